@@ -1,0 +1,3 @@
+from textssl.cli import main
+
+main()

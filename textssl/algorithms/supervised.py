@@ -1,0 +1,13 @@
+"""Labelled-only fine-tuning: the baseline every semi-supervised method must beat."""
+
+import torch.nn.functional as F
+
+from textssl.algorithms.base import Algorithm, StepOutput
+
+
+class Supervised(Algorithm):
+    name = "supervised"
+
+    def training_step(self, model, labelled, unlabelled, progress):
+        loss = F.cross_entropy(model(labelled), labelled["labels"])
+        return StepOutput(loss, {"loss/supervised": loss.item()})

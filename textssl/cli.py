@@ -1,0 +1,53 @@
+"""`textssl train [RECIPE.yaml] [section.key=value ...]` and `textssl list`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from textssl.errors import TextsslError
+
+
+def _train(args: argparse.Namespace) -> None:
+    from textssl.config import load_config
+    from textssl.engine.trainer import train
+
+    recipe, overrides = args.recipe, list(args.overrides)
+    if recipe is not None and "=" in recipe and not recipe.endswith((".yaml", ".yml")):
+        recipe, overrides = None, [recipe, *overrides]
+    config = load_config(recipe, overrides)
+    metrics = train(config)
+    print(json.dumps({"output_dir": str(config.output_dir), "best_step": metrics["best_step"],
+                      "dev": metrics["dev"], "test": metrics["test"]}, indent=2))
+
+
+def _list(args: argparse.Namespace) -> None:
+    from textssl.algorithms import ALGORITHMS
+    from textssl.data import BUILTIN_DATASETS
+    from textssl.models import BUILTIN_MODELS, IMAGE_MODELS
+
+    print("datasets:  ", ", ".join(BUILTIN_DATASETS), "(or a CSV/JSON/JSONL/Parquet file, or a Hub dataset)")
+    print("models:    ", ", ".join([*BUILTIN_MODELS, *IMAGE_MODELS]), "(or a Hub id / local model folder)")
+    print("algorithms:", ", ".join(ALGORITHMS))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="textssl", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a classifier from a recipe")
+    train.add_argument("recipe", nargs="?", help="YAML recipe (default: the built-in default run)")
+    train.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=200")
+    train.set_defaults(run=_train)
+    listing = commands.add_parser("list", help="built-in datasets, models and algorithms")
+    listing.set_defaults(run=_list)
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except TextsslError as error:
+        print(f"textssl: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

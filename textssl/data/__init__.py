@@ -1,0 +1,60 @@
+"""Data: sources and built-ins, label sampling, and the labelled / unlabelled streams."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from datasets import Dataset, DatasetDict
+
+from textssl.data.builtin import BUILTIN_DATASETS
+from textssl.data.sampling import sample_labelled
+from textssl.data.sources import load_splits
+from textssl.data.stream import Batch, BatchStream
+
+__all__ = ["BUILTIN_DATASETS", "Batch", "BatchStream", "SSLData", "load_splits", "prepare_data", "sample_labelled"]
+
+
+@dataclass
+class SSLData:
+    labelled: Dataset
+    unlabelled: Dataset
+    """Model inputs only: the labels of these examples are not in it."""
+    dev: Dataset
+    test: Dataset
+    label_names: list[str]
+    unlabelled_truth: np.ndarray
+    """The hidden labels of `unlabelled`, row for row, for analysis only (never for training)."""
+
+
+def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], *, labels_per_class: int | None,
+                 num_labels: int | None, seed: int, all_labelled: bool = False) -> SSLData:
+    """Split the training pool into labelled and unlabelled sets and preprocess every split.
+
+    `all_labelled` keeps every training label (the fully supervised reference). When no
+    example is left unlabelled, the whole pool (without labels) serves as the unlabelled set.
+    """
+    names = splits["train"].features["label"].names
+    labels = np.asarray(splits["train"]["label"])
+    if all_labelled:
+        labelled_rows = unlabelled_rows = np.arange(len(labels))
+    else:
+        labelled_rows = sample_labelled(labels, names, per_class=labels_per_class, total=num_labels, seed=seed)
+        unlabelled_rows = np.setdiff1d(np.arange(len(labels)), labelled_rows)
+        if len(unlabelled_rows) == 0:
+            unlabelled_rows = np.arange(len(labels))
+
+    def encode(dataset: Dataset, split: str) -> Dataset:
+        inputs = [column for column in dataset.column_names if column != "label"]
+        return dataset.map(preprocess, batched=True, remove_columns=inputs, desc=f"preprocessing {split}")
+
+    pool = encode(splits["train"], "train")
+    return SSLData(
+        labelled=pool.select(labelled_rows),
+        unlabelled=pool.select(unlabelled_rows).remove_columns("label"),
+        dev=encode(splits["dev"], "dev"),
+        test=encode(splits["test"], "test"),
+        label_names=names,
+        unlabelled_truth=labels[unlabelled_rows],
+    )

