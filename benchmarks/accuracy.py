@@ -1,0 +1,98 @@
+"""Accuracy of recipes over seeds (and optional override grids), resumable.
+
+Every run is `textssl train RECIPE train.seed=S [overrides]` in its own process; its result
+is appended to a JSON-lines file, and a run whose key is already there is skipped, so the
+harness can be stopped and started again across sittings. At the end it prints (and writes
+next to the results, as .md) a table of every result in the file: test accuracy and
+macro-F1, mean ± std over seeds.
+
+    python benchmarks/accuracy.py recipes/text/supervised.yaml --seeds 0 1 2 \
+        --grid data.labels_per_class=10,50 --results benchmarks/results/baselines.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def run_key(recipe: str, seed: int, overrides: tuple[str, ...]) -> str:
+    return " ".join([Path(recipe).stem, f"seed={seed}", *overrides])
+
+
+def load_results(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        return {}
+    return {row["key"]: row for row in map(json.loads, path.read_text().splitlines()) if row}
+
+
+def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, extra: list[str]) -> dict:
+    key = run_key(recipe, seed, overrides)
+    output_dir = out_root / key.replace(" ", "_").replace("=", "-")
+    command = [sys.executable, "-m", "textssl", "train", recipe, f"train.seed={seed}",
+               f"train.output_dir={output_dir}", "train.progress_bar=false", *overrides, *extra]
+    started = time.time()
+    subprocess.run(command, check=True)
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    return {"key": key, "recipe": Path(recipe).stem, "seed": seed, "overrides": list(overrides),
+            "test": metrics["test"], "dev": metrics["dev"], "best_step": metrics["best_step"],
+            "wall_seconds": round(time.time() - started, 1), "command": " ".join(command[1:])}
+
+
+def table(rows: list[dict]) -> str:
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["recipe"], *row["overrides"]), []).append(row)
+
+    def spread(values: list[float]) -> str:
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+
+    lines = ["| run | seeds | test accuracy | test macro-F1 | largest predicted class |",
+             "|---|---|---|---|---|"]
+    for (recipe, *overrides), members in groups.items():
+        seeds = ",".join(str(m["seed"]) for m in sorted(members, key=lambda m: m["seed"]))
+        lines.append(f"| {' '.join([recipe, *overrides])} | {seeds} "
+                     f"| {spread([m['test']['accuracy'] for m in members])} "
+                     f"| {spread([m['test']['macro_f1'] for m in members])} "
+                     f"| {max(m['test']['majority_share'] for m in members):.3f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipes", nargs="+")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--grid", nargs="*", default=[], help="section.key=v1,v2 ... (every combination is run)")
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/results/accuracy.jsonl"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"), help="run folders")
+    parser.add_argument("--extra", nargs="*", default=[], help="overrides applied to every run, not part of its key")
+    args = parser.parse_args()
+
+    axes = [[f"{item.split('=', 1)[0]}={value}" for value in item.split("=", 1)[1].split(",")] for item in args.grid]
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    done = load_results(args.results)
+    for recipe, overrides in itertools.product(args.recipes, list(itertools.product(*axes))):
+        for seed in args.seeds:
+            key = run_key(recipe, seed, overrides)
+            if key in done:
+                print(f"skip (done): {key}", flush=True)
+                continue
+            print(f"run: {key}", flush=True)
+            row = run_one(recipe, seed, overrides, args.out, args.extra)
+            with args.results.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            done[key] = row
+    summary = table(list(done.values()))
+    print(summary)
+    args.results.with_suffix(".md").write_text(summary + "\n")
+
+
+if __name__ == "__main__":
+    main()
