@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -40,6 +41,9 @@ class Trainer:
     def __init__(self, config: Config):
         self.config = config
         train = config.train
+        # A second run in the same process (notebooks, tests) may ask for another precision;
+        # the process group (PartialState) is kept.
+        AcceleratorState._reset_state()
         self.accelerator = accelerator = Accelerator(mixed_precision=train.mixed_precision)
         self.output_dir = config.output_dir
         set_seed(train.seed)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import random  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from transformers import AutoConfig, AutoTokenizer, BertModel  # noqa: E402
+
+from textssl.config import Config, load_config  # noqa: E402
+from textssl.models.hf import resolve_model_path  # noqa: E402
+
+POSITIVE = "good great wonderful superb lovely moving brilliant".split()
+NEGATIVE = "bad awful boring dull terrible tedious clumsy".split()
+FILLER = "the film movie plot story acting cast was is a an this".split()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    os.environ["TEXTSSL_CACHE"] = str(tmp_path_factory.mktemp("textssl-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 2-layer, 64-wide BERT from the MiniLM config, randomly initialised, with MiniLM's tokenizer."""
+    source = resolve_model_path("minilm-l6")
+    config = AutoConfig.from_pretrained(source, num_hidden_layers=2, hidden_size=64, num_attention_heads=2,
+                                        intermediate_size=128)
+    folder = tmp_path_factory.mktemp("tiny-minilm")
+    BertModel(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(source).save_pretrained(folder)
+    return str(folder)
+
+
+def sentiment_rows(count: int, seed: int) -> pd.DataFrame:
+    """Short texts whose label is told by one sentiment word among filler words."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(count):
+        label = ["neg", "pos"][i % 2]
+        words = rng.sample(FILLER, 5) + [rng.choice(POSITIVE if label == "pos" else NEGATIVE)]
+        rng.shuffle(words)
+        rows.append({"review": " ".join(words), "sentiment": label})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def sentiment_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "reviews.csv"
+    sentiment_rows(240, seed=0).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path, tiny_model: str, sentiment_csv: Path):
+    """A fast run on the sentiment CSV with the tiny model; keyword overrides are `section.key=value`."""
+    def make(*overrides: str) -> Config:
+        base = [f"data.dataset={sentiment_csv}", "data.text_column=review", "data.label_column=sentiment",
+                "data.labels_per_class=8", "data.max_length=16", f"model.name={tiny_model}",
+                f"train.output_dir={tmp_path / 'run'}", "train.max_steps=12", "train.batch_size=8",
+                "train.learning_rate=1e-3", "train.eval_every=6", "train.save_every=6", "train.log_every=2",
+                "train.eval_batch_size=64", "train.progress_bar=false"]
+        return load_config(None, [*base, *overrides])
+    return make

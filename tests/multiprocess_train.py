@@ -1,0 +1,34 @@
+"""Run by test_multiprocess.py under torchrun: trains, then writes what this replica saw and holds."""
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from textssl.config import load_config
+from textssl.engine.trainer import Trainer
+
+
+def digest(module) -> str:
+    sha = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        sha.update(name.encode() + tensor.detach().cpu().numpy().tobytes())
+    return sha.hexdigest()
+
+
+class ReportingTrainer(Trainer):
+    def _finish(self, *args):  # before the best model is loaded back into every replica
+        self.trained = digest(self.backbone)
+        return super()._finish(*args)
+
+
+if __name__ == "__main__":
+    report_dir, overrides = Path(sys.argv[1]), sys.argv[2:]
+    trainer = ReportingTrainer(load_config(None, overrides))
+    initial = digest(trainer.backbone)
+    first_batch = trainer.labelled.indices(0).tolist()
+    trainer.train()
+    rank = trainer.accelerator.process_index
+    (report_dir / f"rank{rank}.json").write_text(json.dumps({
+        "world": trainer.accelerator.num_processes, "initial": initial, "trained": trainer.trained,
+        "first_batch": first_batch, "backend": str(trainer.accelerator.distributed_type)}))

@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+
+from textssl.config import load_config
+from textssl.errors import TextsslError
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_the_built_in_run():
+    config = load_config()
+    assert (config.data.dataset, config.model.name, config.algorithm.name) == ("rotten_tomatoes", "minilm-l6", "supervised")
+    assert config.data.labels_per_class == 10
+    assert str(config.output_dir) == "runs/supervised-rotten_tomatoes-10pc-seed0"
+
+
+def test_extends_and_overrides_take_precedence_in_order(tmp_path):
+    write(tmp_path / "base.yaml", "train:\n  max_steps: 100\n  batch_size: 4\ndata:\n  max_length: 32\n")
+    child = write(tmp_path / "child.yaml", "extends: base.yaml\ntrain:\n  max_steps: 200\n")
+    config = load_config(child, ["train.batch_size=8"])
+    assert (config.train.max_steps, config.train.batch_size, config.data.max_length) == (200, 8, 32)
+
+
+def test_unknown_key_in_a_recipe_names_file_and_key(tmp_path):
+    recipe = write(tmp_path / "typo.yaml", "train:\n  max_stepz: 10\n")
+    with pytest.raises(TextsslError, match=r"typo\.yaml.*train\.max_stepz"):
+        load_config(recipe)
+
+
+def test_unknown_key_in_a_base_recipe_names_the_base(tmp_path):
+    write(tmp_path / "base.yaml", "data:\n  datset: x\n")
+    child = write(tmp_path / "child.yaml", "extends: base.yaml\n")
+    with pytest.raises(TextsslError, match=r"base\.yaml.*data\.datset"):
+        load_config(child)
+
+
+def test_unknown_override_and_wrong_type_are_errors():
+    with pytest.raises(TextsslError, match=r"command-line overrides.*train\.nope"):
+        load_config(None, ["train.nope=1"])
+    with pytest.raises(TextsslError, match=r"train\.max_steps"):
+        load_config(None, ["train.max_steps=many"])
+    with pytest.raises(TextsslError, match="section.key=value"):
+        load_config(None, ["max_steps=3"])
+
+
+def test_algorithm_options_are_checked_against_the_named_algorithm():
+    with pytest.raises(TextsslError, match="unknown algorithm 'nope'.*supervised"):
+        load_config(None, ["algorithm.name=nope"])
+    with pytest.raises(TextsslError, match=r"algorithm\.temperature"):
+        load_config(None, ["algorithm.temperature=0.4"])
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    recipe = write(tmp_path / "bad.yaml", "train:\n  max_steps: 10\n   batch_size: [\n")
+    with pytest.raises(TextsslError, match=r"bad\.yaml, line \d+"):
+        load_config(recipe)
+
+
+def test_extends_cycle_and_missing_recipe(tmp_path):
+    write(tmp_path / "a.yaml", "extends: b.yaml\n")
+    write(tmp_path / "b.yaml", "extends: a.yaml\n")
+    with pytest.raises(TextsslError, match="cycle"):
+        load_config(tmp_path / "a.yaml")
+    with pytest.raises(TextsslError, match="recipe not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_value_checks():
+    with pytest.raises(TextsslError, match="either `labels_per_class` or `num_labels`"):
+        load_config(None, ["data.num_labels=20"])
+    with pytest.raises(TextsslError, match="lr_schedule"):
+        load_config(None, ["train.lr_schedule=step"])
+
+
+def test_shipped_recipes_load():
+    recipes = sorted((Path(__file__).parents[1] / "recipes").rglob("*.yaml"))
+    assert recipes
+    for recipe in recipes:
+        load_config(recipe)

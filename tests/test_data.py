@@ -1,0 +1,122 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from textssl.config import DataConfig
+from textssl.data import BatchStream, load_splits, prepare_data, sample_labelled
+from textssl.errors import TextsslError
+
+from conftest import sentiment_rows
+
+
+def data_config(path, **values) -> DataConfig:
+    return DataConfig(dataset=str(path), text_column="review", label_column="sentiment", **values)
+
+
+def test_rotten_tomatoes_has_the_documented_split():
+    splits = load_splits(DataConfig(dataset="rotten_tomatoes"))
+    assert {name: len(split) for name, split in splits.items()} == {"train": 10252, "dev": 500, "test": 2000}
+    assert splits["train"].features["label"].names == ["rotten", "fresh"]
+    texts = [set(split["text"]) for split in splits.values()]
+    assert sum(map(len, texts)) == 12752  # 12,808 reviews less 56 exact duplicates, no overlap
+    for split in splits.values():  # stratified: "fresh" is 57.8% of the reviews
+        assert np.mean(split["label"]) == pytest.approx(0.578, abs=0.002)
+    again = load_splits(DataConfig(dataset="rotten_tomatoes"))
+    assert again["test"]["text"][:20] == splits["test"]["text"][:20]
+
+
+def test_digits_images_are_channel_first_uint8():
+    splits = load_splits(DataConfig(dataset="digits"))
+    assert {name: len(split) for name, split in splits.items()} == {"train": 1257, "dev": 180, "test": 360}
+    image = np.asarray(splits["train"][0]["image"])
+    assert image.shape == (1, 8, 8) and image.max() <= 255
+
+
+def test_labels_per_class_is_stratified_and_seeded():
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
+    chosen = sample_labelled(labels, ["a", "b", "c"], per_class=5, seed=3)
+    assert np.bincount(labels[chosen]).tolist() == [5, 5, 5]
+    assert np.array_equal(chosen, sample_labelled(labels, ["a", "b", "c"], per_class=5, seed=3))
+    assert not np.array_equal(chosen, sample_labelled(labels, ["a", "b", "c"], per_class=5, seed=4))
+
+
+def test_num_labels_follows_class_frequencies():
+    labels = np.array([0] * 60 + [1] * 40)
+    chosen = sample_labelled(labels, ["a", "b"], total=10, seed=0)
+    assert np.bincount(labels[chosen]).tolist() == [6, 4]
+
+
+def test_more_labels_per_class_than_exist_is_an_error():
+    labels = np.array([0] * 50 + [1] * 3)
+    with pytest.raises(TextsslError, match="class 'b' has only 3 examples"):
+        sample_labelled(labels, ["a", "b"], per_class=5, seed=0)
+
+
+def test_unlabelled_set_hides_labels(sentiment_csv):
+    splits = load_splits(data_config(sentiment_csv))
+    data = prepare_data(splits, lambda rows: {"length": [len(t) for t in rows["text"]]},
+                        labels_per_class=4, num_labels=None, seed=0)
+    assert len(data.labelled) == 8 and "label" in data.labelled.column_names
+    assert "label" not in data.unlabelled.column_names
+    assert len(data.unlabelled) + len(data.labelled) == len(splits["train"])
+    assert len(data.unlabelled_truth) == len(data.unlabelled)
+
+
+def test_stream_is_a_function_of_the_step_and_covers_each_epoch():
+    dataset = pd.DataFrame({"x": range(10)})
+    from datasets import Dataset
+    stream = BatchStream(Dataset.from_pandas(dataset), 4, lambda rows: {}, seed=(0, 0))
+    first_epochs = np.concatenate([stream.indices(step) for step in range(5)])  # 20 positions = 2 epochs
+    assert sorted(first_epochs[:10]) == list(range(10)) and sorted(first_epochs[10:]) == list(range(10))
+    fresh = BatchStream(Dataset.from_pandas(dataset), 4, lambda rows: {}, seed=(0, 0))
+    assert np.array_equal(fresh.indices(3), stream.indices(3))
+    ranks = [BatchStream(Dataset.from_pandas(dataset), 2, lambda rows: {}, (0, 0), rank, 2) for rank in (0, 1)]
+    assert np.array_equal(np.concatenate([r.indices(1) for r in ranks]), stream.indices(1))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_local_files_with_column_mapping(tmp_path, suffix):
+    frame = sentiment_rows(100, seed=1)
+    path = tmp_path / f"data{suffix}"
+    {".csv": lambda: frame.to_csv(path, index=False),
+     ".jsonl": lambda: frame.to_json(path, orient="records", lines=True),
+     ".parquet": lambda: frame.to_parquet(path)}[suffix]()
+    splits = load_splits(data_config(path))
+    assert {name: len(split) for name, split in splits.items()} == {"train": 72, "dev": 8, "test": 20}
+    assert splits["train"].features["label"].names == ["neg", "pos"]
+    assert set(splits["train"].column_names) == {"text", "label"}
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(TextsslError, match="data file not found: .*nothing.csv"):
+        load_splits(data_config(tmp_path / "nothing.csv"))
+
+
+def test_wrong_column_names_the_file_and_the_columns(sentiment_csv):
+    with pytest.raises(TextsslError, match=r"reviews\.csv: no column 'text' \(columns: review, sentiment\)"):
+        load_splits(DataConfig(dataset=str(sentiment_csv)))
+
+
+def test_dev_labels_outside_the_label_set(tmp_path, sentiment_csv):
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("\n".join(json.dumps({"review": "fine film", "sentiment": s}) for s in ["pos", "meh"]))
+    with pytest.raises(TextsslError, match=r"\[dev\]: labels outside the label set \['neg', 'pos'\]: \['meh'\]"):
+        load_splits(data_config(sentiment_csv, dev_file=str(dev)))
+
+
+def test_empty_text_names_the_row(tmp_path):
+    frame = sentiment_rows(20, seed=2)
+    frame.loc[6, "review"] = "   "
+    path = tmp_path / "gaps.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(TextsslError, match=r"gaps\.csv: row 7 has an empty text"):
+        load_splits(data_config(path))
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(TextsslError, match="empty.csv: the file is empty"):
+        load_splits(data_config(path))

@@ -1,0 +1,120 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import pipeline
+
+from textssl.algorithms.supervised import Supervised
+from textssl.config import TrainConfig
+from textssl.engine.optim import build_scheduler
+from textssl.engine.trainer import Trainer, train
+
+
+def log_rows(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_supervised_run_learns_and_writes_a_loadable_model(tiny_config):
+    config = tiny_config("data.labels_per_class=40", "train.max_steps=60", "train.learning_rate=2e-3",
+                         "train.eval_every=20", "train.save_every=20")
+    metrics = train(config)
+    run = config.output_dir
+    losses = [row["train/loss/supervised"] for row in log_rows(run) if "train/loss/supervised" in row]
+    assert losses[-1] < 0.5 * losses[0]
+    assert metrics["test"]["accuracy"] > 0.9 and metrics["num_labelled"] == 80
+    assert json.loads((run / "metrics.json").read_text())["test"] == metrics["test"]
+    assert "algorithm:\n  name: supervised" in (run / "config.yaml").read_text()
+
+    classifier = pipeline("text-classification", model=str(run / "model"))
+    predictions = classifier(["a wonderful superb film", "a dull terrible film"])
+    assert [p["label"] for p in predictions] == ["pos", "neg"]
+
+
+def test_best_on_dev_checkpoint_is_the_one_tested(tiny_config):
+    metrics = train(tiny_config())
+    dev_rows = [row for row in log_rows(tiny_config().output_dir) if "dev/accuracy" in row]
+    best = max(dev_rows, key=lambda row: row["dev/accuracy"])  # max keeps the first of equals
+    assert metrics["best_step"] == best["step"]
+    assert metrics["dev"]["accuracy"] == best["dev/accuracy"]
+
+
+def test_killed_run_resumes_to_the_same_result(tiny_config, tmp_path, monkeypatch):
+    reference = train(tiny_config("train.output_dir=" + str(tmp_path / "whole")))
+
+    calls = {"n": 0}
+    original = Supervised.training_step
+
+    def dies_at_step_nine(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise KeyboardInterrupt("killed")
+        return original(self, *args, **kwargs)
+
+    broken = tiny_config("train.output_dir=" + str(tmp_path / "resumed"))
+    monkeypatch.setattr(Supervised, "training_step", dies_at_step_nine)
+    with pytest.raises(KeyboardInterrupt):
+        train(broken)
+    monkeypatch.setattr(Supervised, "training_step", original)
+    assert json.loads((tmp_path / "resumed/checkpoint/last/trainer_state.json").read_text())["step"] == 6
+
+    resumed = train(broken)
+    for key in ("best_step", "dev", "test"):
+        assert resumed[key] == reference[key]
+    assert log_rows(tmp_path / "resumed") == log_rows(tmp_path / "whole")
+    whole = Trainer(tiny_config("train.output_dir=" + str(tmp_path / "whole")))
+    again = Trainer(broken)
+    whole.backbone.load_weights(tmp_path / "whole/model")
+    again.backbone.load_weights(tmp_path / "resumed/model")
+    for (name, a), (_, b) in zip(whole.backbone.state_dict().items(), again.backbone.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_resuming_with_a_changed_config_is_refused(tiny_config):
+    train(tiny_config())
+    from textssl.errors import TextsslError
+    with pytest.raises(TextsslError, match="different config"):
+        train(tiny_config("train.learning_rate=1e-4"))
+
+
+def test_bf16_runs_the_forward_in_bfloat16(tiny_config):
+    trainer = Trainer(tiny_config("train.mixed_precision=bf16", "train.max_steps=2"))
+    seen = []
+    trainer.backbone.model.classifier.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    trainer.train()
+    assert torch.bfloat16 in seen
+
+
+def test_gradient_accumulation_runs_the_requested_micro_batches(tiny_config, monkeypatch):
+    calls = {"n": 0}
+    original = Supervised.training_step
+
+    def counted(self, *args, **kwargs):
+        calls["n"] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Supervised, "training_step", counted)
+    train(tiny_config("train.gradient_accumulation_steps=3", "train.max_steps=4"))
+    assert calls["n"] == 12
+
+
+def test_warmup_then_linear_decay():
+    config = TrainConfig(max_steps=10, warmup_ratio=0.2, learning_rate=1.0)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = build_scheduler(optimizer, config)
+    rates = []
+    for _ in range(10):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert rates[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert rates[2:] == sorted(rates[2:], reverse=True) and rates[-1] == pytest.approx(1 / 8)
+
+
+def test_image_recipe_runs_on_the_same_core(tmp_path):
+    from textssl.config import load_config
+    config = load_config(Path(__file__).parents[1] / "recipes/image/digits_supervised.yaml",
+                         [f"train.output_dir={tmp_path}", "train.max_steps=40", "train.eval_every=20",
+                          "train.save_every=20", "train.progress_bar=false"])
+    metrics = train(config)
+    assert metrics["test"]["accuracy"] > 0.5  # chance is 0.1
