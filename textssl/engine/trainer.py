@@ -44,7 +44,7 @@ class Trainer:
         # A second run in the same process (notebooks, tests) may ask for another precision;
         # the process group (PartialState) is kept.
         AcceleratorState._reset_state()
-        self.accelerator = accelerator = Accelerator(mixed_precision=train.mixed_precision)
+        self.accelerator = accelerator = Accelerator(mixed_precision=train.mixed_precision, cpu=not _has_accelerator())
         self.output_dir = config.output_dir
         set_seed(train.seed)
 
@@ -172,6 +172,13 @@ class Trainer:
             (self.output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         self.accelerator.wait_for_everyone()
         return metrics
+
+
+def _has_accelerator() -> bool:
+    # Accelerate only turns several CPU processes (torchrun) into MULTI_CPU when told `cpu=True`.
+    if hasattr(torch, "accelerator"):
+        return torch.accelerator.is_available()
+    return torch.cuda.is_available()
 
 
 def _comparable(config_yaml: str) -> str:
