@@ -24,7 +24,7 @@ from textssl.errors import TextsslError
 @dataclass
 class DataConfig:
     dataset: str = "rotten_tomatoes"
-    """Built-in name (`textssl datasets`), a local CSV/JSON/JSONL/Parquet file, or a Hub dataset."""
+    """Built-in name (`textssl list`), a local CSV/JSON/JSONL/Parquet file, or a Hub dataset."""
     dataset_config: str | None = None
     """Hub dataset configuration name, if the dataset has several."""
     dev_file: str | None = None
@@ -53,7 +53,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "minilm-l6"
-    """Built-in name (`textssl models`), a Hugging Face Hub id, or a local model folder."""
+    """Built-in name (`textssl list`), a Hugging Face Hub id, or a local model folder."""
 
 
 @dataclass
