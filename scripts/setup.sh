@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 VENV=${TEXTSSL_VENV:-.venv}
 # The CPU build that lies on disk on the project's machines; elsewhere set TEXTSSL_TORCH
-# (e.g. "torch" for the default CUDA build). The library itself accepts any torch >= 2.1.
+# (e.g. "torch" for the default CUDA build). The library itself accepts any torch >= 2.4.
 TORCH=${TEXTSSL_TORCH:-torch==2.13.0}
 APT_PACKAGES="apertium-eng-spa wordnet-base wordnet-sense-index dataset-fashion-mnist"
 
