@@ -38,14 +38,21 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def sentiment_rows(count: int, seed: int) -> pd.DataFrame:
-    """Short texts whose label is told by one sentiment word among filler words."""
+    """Short texts whose label is told by one sentiment word among filler words.
+
+    `augmented` is a strong view of `review`: another sentiment word of the same class
+    among freshly drawn filler words.
+    """
     rng = random.Random(seed)
     rows = []
     for i in range(count):
         label = ["neg", "pos"][i % 2]
-        words = rng.sample(FILLER, 5) + [rng.choice(POSITIVE if label == "pos" else NEGATIVE)]
+        cue = POSITIVE if label == "pos" else NEGATIVE
+        words = rng.sample(FILLER, 5) + [rng.choice(cue)]
+        augmented = rng.sample(FILLER, 4) + [rng.choice(cue)]
         rng.shuffle(words)
-        rows.append({"review": " ".join(words), "sentiment": label})
+        rng.shuffle(augmented)
+        rows.append({"review": " ".join(words), "sentiment": label, "augmented": " ".join(augmented)})
     return pd.DataFrame(rows)
 
 

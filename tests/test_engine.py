@@ -5,6 +5,7 @@ import pytest
 import torch
 from transformers import pipeline
 
+from textssl.algorithms import algorithm_class
 from textssl.algorithms.supervised import Supervised
 from textssl.config import TrainConfig
 from textssl.engine.optim import build_scheduler
@@ -39,11 +40,19 @@ def test_best_on_dev_checkpoint_is_the_one_tested(tiny_config):
     assert metrics["dev"]["accuracy"] == best["dev/accuracy"]
 
 
-def test_killed_run_resumes_to_the_same_result(tiny_config, tmp_path, monkeypatch):
-    reference = train(tiny_config("train.output_dir=" + str(tmp_path / "whole")))
+@pytest.mark.parametrize("algorithm", [
+    ["algorithm.name=supervised"],
+    ["algorithm.name=mean_teacher", "views.column=augmented"],  # an EMA teacher in the checkpoint
+    ["algorithm.name=fixmatch", "views.column=augmented", "algorithm.threshold=0.6",
+     "algorithm.distribution_alignment=true"],  # a running class average in the checkpoint
+], ids=lambda options: options[0].split("=")[1])
+def test_killed_run_resumes_to_the_same_result(tiny_config, tmp_path, monkeypatch, algorithm):
+    reference = train(tiny_config("train.output_dir=" + str(tmp_path / "whole"), *algorithm))
 
+    broken = tiny_config("train.output_dir=" + str(tmp_path / "resumed"), *algorithm)
+    method = algorithm_class(broken.algorithm.name)
     calls = {"n": 0}
-    original = Supervised.training_step
+    original = method.training_step
 
     def dies_at_step_nine(self, *args, **kwargs):
         calls["n"] += 1
@@ -51,18 +60,17 @@ def test_killed_run_resumes_to_the_same_result(tiny_config, tmp_path, monkeypatc
             raise KeyboardInterrupt("killed")
         return original(self, *args, **kwargs)
 
-    broken = tiny_config("train.output_dir=" + str(tmp_path / "resumed"))
-    monkeypatch.setattr(Supervised, "training_step", dies_at_step_nine)
+    monkeypatch.setattr(method, "training_step", dies_at_step_nine)
     with pytest.raises(KeyboardInterrupt):
         train(broken)
-    monkeypatch.setattr(Supervised, "training_step", original)
+    monkeypatch.setattr(method, "training_step", original)
     assert json.loads((tmp_path / "resumed/checkpoint/last/trainer_state.json").read_text())["step"] == 6
 
     resumed = train(broken)
     for key in ("best_step", "dev", "test"):
         assert resumed[key] == reference[key]
     assert log_rows(tmp_path / "resumed") == log_rows(tmp_path / "whole")
-    whole = Trainer(tiny_config("train.output_dir=" + str(tmp_path / "whole")))
+    whole = Trainer(tiny_config("train.output_dir=" + str(tmp_path / "whole"), *algorithm))
     again = Trainer(broken)
     whole.backbone.load_weights(tmp_path / "whole/model")
     again.backbone.load_weights(tmp_path / "resumed/model")

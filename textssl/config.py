@@ -1,8 +1,8 @@
 """Run configuration: typed dataclasses, filled from YAML recipes and `key=value` overrides.
 
-A recipe is a YAML file with up to four sections (`data`, `model`, `train`, `algorithm`)
-and an optional `extends: other.yaml` (a path relative to the recipe) whose values it
-overrides. Every key is checked against the dataclasses below; the `algorithm` section is
+A recipe is a YAML file with up to five sections (`data`, `model`, `train`, `views`,
+`algorithm`) and an optional `extends: other.yaml` (a path relative to the recipe) whose
+values it overrides. Every key is checked against the dataclasses below; the `algorithm` section is
 checked against the options of the algorithm it names. Unknown keys and values of the wrong
 type are errors that name the file and the key.
 """
@@ -48,6 +48,22 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise TextsslError(f"data.{name} must be at least 1, got {value}")
+
+
+@dataclass
+class ViewsConfig:
+    """Where the strong views of unlabelled examples come from; the weak view is the input as it is.
+
+    Only algorithms that compare two views (UDA, FixMatch) read them. Set one source.
+    """
+
+    column: str | None = None
+    """A column of the training file holding an augmented version of each text: a string,
+    or a list of strings for several copies (each epoch over the unlabelled set uses the next)."""
+
+    def __post_init__(self) -> None:
+        if self.column is not None and not self.column.strip():
+            raise TextsslError("views.column must name a column of the training file")
 
 
 @dataclass
@@ -112,6 +128,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    views: ViewsConfig = field(default_factory=ViewsConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
 
     @property

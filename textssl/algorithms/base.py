@@ -4,16 +4,24 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
+from torch import nn
 
 from textssl.config import AlgorithmConfig
+from textssl.errors import TextsslError
+from textssl.data import Views
 from textssl.models import Classifier
 from textssl.models.base import Batch
+from textssl.ssl import RAMPS, DistributionAlignment, ramp_up
 
 
 @dataclass
 class StepOutput:
     loss: torch.Tensor
     logs: dict[str, float] = field(default_factory=dict)
+    unlabelled_probs: torch.Tensor | None = None
+    """Class probabilities the method trained towards on the unlabelled batch (its targets)."""
+    mask: torch.Tensor | None = None
+    """1.0 for the unlabelled examples whose target was used, 0.0 for those masked out."""
 
 
 class Algorithm:
@@ -21,19 +29,67 @@ class Algorithm:
 
     A subclass sets `name`, its options dataclass `Config` (a subclass of AlgorithmConfig,
     filled from the recipe's `algorithm:` section) and implements `training_step`. The
-    engine does everything else: data, optimisation, evaluation, checkpoints.
+    engine does everything else: data, optimisation, evaluation, checkpoints, and the
+    analysis of `unlabelled_probs` / `mask` against the hidden labels.
 
-    `labelled` holds model inputs and `labels`; `unlabelled` holds model inputs and the
-    stable dataset `index` of every row, never a label. `progress` is step / max_steps.
+    `labelled` holds model inputs and `labels`; `unlabelled` holds the weak view, the
+    strong view (when the data has one) and the dataset rows, never a label. `progress` is
+    step / max_steps. State that must survive a resume (an EMA teacher, running averages)
+    lives in `self.state`, an nn.ModuleDict the engine places on the device and checkpoints.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type[AlgorithmConfig]] = AlgorithmConfig
     uses_all_labels: ClassVar[bool] = False
     """True for references that train on every label of the training pool."""
+    needs_strong_view: ClassVar[bool] = False
 
     def __init__(self, config: AlgorithmConfig, num_classes: int):
         self.config, self.num_classes = config, num_classes
+        self.state = nn.ModuleDict()
 
-    def training_step(self, model: Classifier, labelled: Batch, unlabelled: Batch, progress: float) -> StepOutput:
+    def setup(self, model: Classifier, labelled_counts: torch.Tensor) -> None:
+        """Called once before training with the unwrapped model and the labelled class counts."""
+
+    def training_step(self, model: Classifier, labelled: Batch, unlabelled: Views, progress: float) -> StepOutput:
         raise NotImplementedError
+
+    def after_optimizer_step(self, model: Classifier) -> None:
+        """Called after every optimizer step with the unwrapped model (EMA updates go here)."""
+
+
+@dataclass
+class SemiSupervisedConfig(AlgorithmConfig):
+    """Options every semi-supervised method shares: L = L_s + mu(t) L_u."""
+
+    unsup_weight: float = 1.0
+    """lambda_u: the weight of the unsupervised loss once ramped up."""
+    rampup: str = "sigmoid"
+    """sigmoid | linear | none: how mu(t) rises from 0 to unsup_weight."""
+    rampup_length: float = 0.2
+    """Share of training over which mu(t) rises."""
+    distribution_alignment: bool = False
+    """Scale unlabelled predictions so their running class frequencies match the labelled ones."""
+    alignment_momentum: float = 0.999
+
+    def __post_init__(self) -> None:
+        if self.rampup not in RAMPS:
+            raise TextsslError(f"algorithm.rampup must be one of {', '.join(RAMPS)}, got {self.rampup!r}")
+
+
+class SemiSupervised(Algorithm):
+    """Base of the methods with an unsupervised term: its weight and optional alignment."""
+
+    Config = SemiSupervisedConfig
+    config: SemiSupervisedConfig
+
+    def setup(self, model: Classifier, labelled_counts: torch.Tensor) -> None:
+        if self.config.distribution_alignment:
+            self.state["alignment"] = DistributionAlignment(labelled_counts, self.config.alignment_momentum)
+
+    def unsup_weight(self, progress: float) -> float:
+        return self.config.unsup_weight * ramp_up(progress, self.config.rampup_length, self.config.rampup)
+
+    def align(self, probs: torch.Tensor) -> torch.Tensor:
+        """The unlabelled predictions, distribution-aligned when the recipe asks for it."""
+        return self.state["alignment"](probs) if "alignment" in self.state else probs

@@ -11,16 +11,20 @@ from datasets import Dataset, DatasetDict
 from textssl.data.builtin import BUILTIN_DATASETS
 from textssl.data.sampling import sample_labelled
 from textssl.data.sources import load_splits
-from textssl.data.stream import Batch, BatchStream
+from textssl.data.stream import Batch, BatchStream, Views
+from textssl.data.views import PREFIX as STRONG_PREFIX
+from textssl.data.views import SOURCE_COLUMN as STRONG_SOURCE
+from textssl.data.views import encode_strong_views
 
-__all__ = ["BUILTIN_DATASETS", "Batch", "BatchStream", "SSLData", "load_splits", "prepare_data", "sample_labelled"]
+__all__ = ["BUILTIN_DATASETS", "Batch", "BatchStream", "SSLData", "Views", "load_splits", "prepare_data",
+           "sample_labelled"]
 
 
 @dataclass
 class SSLData:
     labelled: Dataset
     unlabelled: Dataset
-    """Model inputs only: the labels of these examples are not in it."""
+    """Model inputs (and strong views, when the pool has them) only: never the labels."""
     dev: Dataset
     test: Dataset
     label_names: list[str]
@@ -29,9 +33,11 @@ class SSLData:
 
 
 def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], *, labels_per_class: int | None,
-                 num_labels: int | None, seed: int, all_labelled: bool = False) -> SSLData:
+                 num_labels: int | None, seed: int, all_labelled: bool = False, input_column: str = "text") -> SSLData:
     """Split the training pool into labelled and unlabelled sets and preprocess every split.
 
+    A `strong` column in the pool (see `textssl.data.views`) is preprocessed too and kept
+    in the unlabelled set only.
     `all_labelled` keeps every training label (the fully supervised reference). When no
     example is left unlabelled, the whole pool (without labels) serves as the unlabelled set.
     """
@@ -49,9 +55,13 @@ def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], *, lab
         inputs = [column for column in dataset.column_names if column != "label"]
         return dataset.map(preprocess, batched=True, remove_columns=inputs, desc=f"preprocessing {split}")
 
-    pool = encode(splits["train"], "train")
+    pool = splits["train"]
+    if STRONG_SOURCE in pool.column_names:
+        pool = encode_strong_views(pool, preprocess, input_column)
+    strong_columns = [column for column in pool.column_names if column.startswith(STRONG_PREFIX)]
+    pool = pool.map(preprocess, batched=True, remove_columns=[input_column], desc="preprocessing train")
     return SSLData(
-        labelled=pool.select(labelled_rows),
+        labelled=pool.select(labelled_rows).remove_columns(strong_columns),
         unlabelled=pool.select(unlabelled_rows).remove_columns("label"),
         dev=encode(splits["dev"], "dev"),
         test=encode(splits["test"], "test"),

@@ -22,15 +22,22 @@ DEV_SPLIT_NAMES = ("dev", "validation", "valid", "val")
 CHECK_BATCH = 10_000
 
 
-def load_splits(config: DataConfig) -> DatasetDict:
-    """train / dev / test with a `text` (or `image`) column and a ClassLabel `label` column."""
+def load_splits(config: DataConfig, view_column: str | None = None) -> DatasetDict:
+    """train / dev / test with a `text` (or `image`) column and a ClassLabel `label` column.
+
+    `view_column` names a column of the training data holding strong views of each text;
+    it is kept in train as `strong`.
+    """
     if config.dataset in BUILTIN_DATASETS:
+        if view_column is not None:
+            raise TextsslError(f"views.column={view_column!r}: the built-in dataset {config.dataset!r} has no such "
+                               f"column; use a data file that has one")
         return load_builtin(config.dataset)
     if Path(config.dataset).suffix.lower() in FILE_FORMATS or Path(config.dataset).exists():
         splits, where = _load_files(config), config.dataset
     else:
         splits, where = _load_hub(config), f"hub dataset {config.dataset!r}"
-    splits = _select_columns(splits, config, where)
+    splits = _select_columns(splits, config, where, view_column)
     splits = _encode_labels(splits, where)
     return _complete_splits(splits, config)
 
@@ -79,15 +86,18 @@ def _load_hub(config: DataConfig) -> DatasetDict:
     return DatasetDict(splits)
 
 
-def _select_columns(splits: DatasetDict, config: DataConfig, where: str) -> DatasetDict:
-    columns = {config.text_column: "text", config.label_column: "label"}
+def _select_columns(splits: DatasetDict, config: DataConfig, where: str, view_column: str | None) -> DatasetDict:
     selected = {}
     for split, dataset in splits.items():
         source = {"train": where, "dev": config.dev_file, "test": config.test_file}.get(split) or f"{where} [{split}]"
+        columns = {config.text_column: "text", config.label_column: "label"}
+        if view_column is not None and split == "train":
+            columns[view_column] = "strong"
         for column in columns:
             if column not in dataset.column_names:
+                setting = "views.column" if columns[column] == "strong" else "data.text_column / data.label_column"
                 raise TextsslError(f"{source}: no column {column!r} (columns: {', '.join(dataset.column_names)}); "
-                                   f"set data.text_column / data.label_column")
+                                   f"set {setting}")
         dataset = dataset.select_columns(list(columns)).rename_columns({k: v for k, v in columns.items() if k != v})
         _check_texts(dataset, source)
         selected[split] = dataset

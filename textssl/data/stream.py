@@ -8,13 +8,31 @@ Under several processes each rank takes its own slice of the global batch.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from datasets import Dataset
 
+from textssl.data.views import split_views
+
 Batch = dict[str, torch.Tensor]
+
+
+@dataclass
+class Views:
+    """An unlabelled batch: its weak view, its strong view (None when the data has none),
+    and the dataset row of every example. Never a label."""
+
+    weak: Batch
+    strong: Batch | None
+    index: torch.Tensor
+
+    def to(self, device: torch.device) -> Views:
+        def move(batch: Batch | None) -> Batch | None:
+            return None if batch is None else {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        return Views(move(self.weak), move(self.strong), self.index.to(device))
 
 
 class BatchStream:
@@ -32,11 +50,14 @@ class BatchStream:
             self._order = np.random.default_rng([*self.seed, epoch]).permutation(len(self.dataset))
         return self._order
 
+    def _positions(self, step: int) -> np.ndarray:
+        """Positions in the endless stream of this rank's share of the global batch `step`."""
+        start = (step * self.world_size + self.rank) * self.batch_size
+        return np.arange(start, start + self.batch_size)
+
     def indices(self, step: int) -> np.ndarray:
         """Dataset indices of this rank's share of the global batch number `step`."""
-        start = (step * self.world_size + self.rank) * self.batch_size
-        positions = np.arange(start, start + self.batch_size)
-        n = len(self.dataset)
+        positions, n = self._positions(step), len(self.dataset)
         # positions are increasing, so at most two epochs meet in one batch
         return np.concatenate([self._permutation(int(epoch))[positions[positions // n == epoch] % n]
                                for epoch in np.unique(positions // n)])
@@ -46,3 +67,9 @@ class BatchStream:
         batch: dict[str, Any] = self.collate(self.dataset[indices])
         batch["index"] = torch.as_tensor(indices)
         return batch
+
+    def views(self, step: int) -> Views:
+        """The batch as weak and strong views; each pass over the data uses the next strong copy."""
+        indices = self.indices(step)
+        weak, strong = split_views(self.dataset[indices], self._positions(step) // len(self.dataset))
+        return Views(self.collate(weak), None if strong is None else self.collate(strong), torch.as_tensor(indices))

@@ -23,9 +23,10 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from textssl.algorithms import algorithm_class
+from textssl.algorithms import StepOutput, algorithm_class
 from textssl.config import Config
-from textssl.data import Batch, BatchStream, load_splits, prepare_data
+from textssl.data import Batch, BatchStream, Views, load_splits, prepare_data
+from textssl.data.views import SOURCE_COLUMN as STRONG_SOURCE
 from textssl.engine.checkpoint import completed, load_checkpoint, replace_directory, save_checkpoint
 from textssl.engine.evaluation import evaluate
 from textssl.engine.metrics_log import MetricsLog
@@ -49,15 +50,20 @@ class Trainer:
         set_seed(train.seed)
 
         with accelerator.main_process_first():
-            splits = load_splits(config.data)
+            splits = load_splits(config.data, view_column=config.views.column)
         label_names = splits["train"].features["label"].names
-        input_column = next(c for c in splits["train"].column_names if c != "label")
-        self.algorithm = algorithm_class(config.algorithm.name)(config.algorithm, len(label_names))
+        input_column = next(c for c in splits["train"].column_names if c not in ("label", STRONG_SOURCE))
+        self.algorithm = algorithm = algorithm_class(config.algorithm.name)(config.algorithm, len(label_names))
+        if algorithm.needs_strong_view and STRONG_SOURCE not in splits["train"].column_names:
+            raise TextsslError(f"algorithm {algorithm.name!r} compares a weak and a strong view of each unlabelled "
+                               f"example: set views.column to a column of augmented texts")
         model = build_model(config.model.name, label_names, input_column, config.data.max_length)
         with accelerator.main_process_first():
             self.data = prepare_data(splits, model.preprocess, labels_per_class=config.data.labels_per_class,
                                      num_labels=config.data.num_labels, seed=train.seed,
-                                     all_labelled=self.algorithm.uses_all_labels)
+                                     all_labelled=algorithm.uses_all_labels, input_column=input_column)
+        labelled_counts = torch.bincount(torch.as_tensor(self.data.labelled["label"]), minlength=len(label_names))
+        algorithm.setup(model, labelled_counts)
 
         rank, world = accelerator.process_index, accelerator.num_processes
         self.labelled = BatchStream(self.data.labelled, train.batch_size, model.collate, (train.seed, 0), rank, world)
@@ -72,7 +78,8 @@ class Trainer:
         self.scheduler = build_scheduler(optimizer, train)  # stepped once per optimizer step, by us
         self.model, self.optimizer, self.dev_loader, self.test_loader = accelerator.prepare(
             model, optimizer, eval_loader(self.data.dev), eval_loader(self.data.test))
-        accelerator.register_for_checkpointing(self.scheduler)
+        algorithm.state.to(accelerator.device)
+        accelerator.register_for_checkpointing(self.scheduler, algorithm.state)
 
     @property
     def backbone(self):
@@ -115,12 +122,12 @@ class Trainer:
             for micro in range(accumulation):
                 batch_number = step * accumulation + micro
                 labelled = self._to_device(self.labelled.batch(batch_number))
-                unlabelled = self._to_device(self.unlabelled.batch(batch_number))
+                unlabelled = self.unlabelled.views(batch_number).to(accelerator.device)
                 last = micro == accumulation - 1
-                with nullcontext() if last else accelerator.no_sync(self.model):
+                with nullcontext() if last else accelerator.no_sync(self.model), accelerator.autocast():
                     output = self.algorithm.training_step(self.model, labelled, unlabelled, step / config.max_steps)
                     accelerator.backward(output.loss / accumulation)
-                for key, value in output.logs.items():
+                for key, value in [*output.logs.items(), *self._analyse_unlabelled(output, unlabelled).items()]:
                     window[key].append(float(value))
             grad_norm = accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
             window["grad_norm"].append(float(grad_norm))
@@ -128,6 +135,7 @@ class Trainer:
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
+            self.algorithm.after_optimizer_step(self.backbone)
             train_seconds += time.perf_counter() - started
             done = step + 1
             bar.update(1)
@@ -151,6 +159,24 @@ class Trainer:
                                 {"best_step": state["best_step"], "best_dev": state["best_dev"]})
         bar.close()
         return self._finish(state, first_step, train_seconds)
+
+    def _analyse_unlabelled(self, output: StepOutput, unlabelled: Views) -> dict[str, float]:
+        """Mask rate, predicted class shares and pseudo-label accuracy against the hidden labels.
+
+        Analysis only: the hidden labels are read here, after the loss has been computed.
+        """
+        if output.unlabelled_probs is None:
+            return {}
+        probs, mask, index = self.accelerator.gather(
+            (output.unlabelled_probs.detach().float(), output.mask.detach().float(), unlabelled.index))
+        predicted, mask = probs.argmax(-1).cpu(), mask.cpu()
+        truth = torch.as_tensor(self.data.unlabelled_truth[index.cpu().numpy()])
+        logs = {"unlabelled/mask_rate": mask.mean().item()}
+        for label, name in enumerate(self.data.label_names):
+            logs[f"unlabelled/predicted_share/{name}"] = (predicted == label).float().mean().item()
+        if mask.sum() > 0:
+            logs["unlabelled/pseudo_label_accuracy"] = (((predicted == truth).float() * mask).sum() / mask.sum()).item()
+        return logs
 
     def _finish(self, state: dict, first_step: int, train_seconds: float) -> dict:
         """Evaluate the best-on-dev model on test and write `metrics.json`."""

@@ -1,0 +1,142 @@
+"""Reading a text column from CSV / JSONL / Parquet or a built-in dataset, and writing views
+in chunks that a later run can resume from."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from augment.errors import AugmentError
+
+READERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
+WRITERS = (".jsonl", ".parquet")
+
+
+def _builtin_names() -> list[str]:
+    try:
+        from textssl.data import BUILTIN_DATASETS
+    except ImportError:
+        return []
+    return [name for name in BUILTIN_DATASETS]
+
+
+def read_table(source: str, split: str = "train") -> pd.DataFrame:
+    """The rows of a file, or of split ``split`` of a textssl built-in dataset."""
+    path = Path(source)
+    kind = READERS.get(path.suffix.lower())
+    if kind is None and not path.exists():
+        names = _builtin_names()
+        if source in names:
+            from textssl.data.builtin import load_builtin
+            splits = load_builtin(source)
+            if split not in splits:
+                raise AugmentError(f"{source}: no split {split!r}; it has {', '.join(splits)}")
+            return splits[split].to_pandas()
+        known = f"; built-in datasets: {', '.join(names)}" if names else " (install textssl for built-in datasets)"
+        raise AugmentError(f"{source}: no such file and not a built-in dataset{known}")
+    if kind is None:
+        raise AugmentError(f"{path}: unsupported file type {path.suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet")
+    if not path.is_file():
+        raise AugmentError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AugmentError(f"{path}: the file is empty")
+    try:
+        if kind in ("csv", "tsv"):
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+        elif kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_json(path, lines=kind == "jsonl" or None, dtype=False)
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise AugmentError(f"{path}: cannot read it as {kind} ({first})") from None
+    if frame.empty:
+        raise AugmentError(f"{path}: no rows")
+    return frame
+
+
+def text_column(frame: pd.DataFrame, column: str, where: str) -> list[str]:
+    if column not in frame.columns:
+        raise AugmentError(f"{where}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}")
+    values = frame[column]
+    present = values.dropna()
+    if len(present) and not all(isinstance(v, str) for v in present.head(1000)):
+        raise AugmentError(f"{where}: column {column!r} does not hold text (e.g. {present.iloc[0]!r})")
+    return ["" if pd.isna(v) else str(v) for v in values]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+class ViewWriter:
+    """Append chunks of views to ``out`` (.jsonl: one file; .parquet: part files joined by
+    ``finish``); ``rows_done`` counts source rows already complete with all copies."""
+
+    def __init__(self, out: Path, copies: int) -> None:
+        if out.suffix.lower() not in WRITERS:
+            raise AugmentError(f"{out}: unsupported output type {out.suffix!r}; use .jsonl or .parquet")
+        self.out, self.copies = out, copies
+        self.parquet = out.suffix.lower() == ".parquet"
+        self.parts = out.with_name(out.name + ".parts")
+
+    def exists(self) -> bool:
+        return self.out.exists() or self.parts.exists()
+
+    def remove(self) -> None:
+        self.out.unlink(missing_ok=True)
+        shutil.rmtree(self.parts, ignore_errors=True)
+
+    def rows_done(self) -> int:
+        if self.parquet:
+            if self.out.exists():
+                return len(pd.read_parquet(self.out, columns=["row"])) // self.copies
+            import pyarrow.parquet as pq
+            complete = sorted(self.parts.glob("part-*.parquet")) if self.parts.exists() else []
+            return sum(pq.ParquetFile(p).metadata.num_rows for p in complete) // self.copies
+        if not self.out.exists():
+            return 0
+        # Keep whole lines of whole rows; a run killed mid-write leaves a partial tail to drop.
+        lines, good = self.out.read_bytes().split(b"\n"), []
+        for line in lines:
+            try:
+                good.append(json.loads(line)["row"])
+            except (ValueError, KeyError, TypeError):
+                break
+        done = len(good) // self.copies
+        keep = done * self.copies
+        if keep != len(lines) - (lines[-1] == b""):
+            self.out.write_bytes(b"".join(line + b"\n" for line in lines[:keep]))
+        return done
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        if self.parquet:
+            self.parts.mkdir(parents=True, exist_ok=True)
+            index = len(list(self.parts.glob("part-*.parquet")))
+            frame = pd.DataFrame([{**r, "params": json.dumps(r["params"])} for r in records])
+            tmp = self.parts / f"tmp-{index:06d}.parquet"
+            frame.to_parquet(tmp, index=False)
+            tmp.rename(self.parts / f"part-{index:06d}.parquet")  # atomic: a part is whole or absent
+            return
+        data = "".join(json.dumps(r, ensure_ascii=False, default=_plain) + "\n" for r in records)
+        with self.out.open("a", encoding="utf-8") as handle:
+            handle.write(data)
+            handle.flush()
+
+    def finish(self) -> None:
+        if self.parquet and self.parts.exists():
+            parts = sorted(self.parts.glob("part-*.parquet"))
+            frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+            tmp = self.out.with_name(self.out.name + ".tmp")
+            frame.to_parquet(tmp, index=False)
+            tmp.rename(self.out)
+            shutil.rmtree(self.parts)

@@ -1,0 +1,99 @@
+"""Word and sentence splitting shared by the text augmenters (no downloads needed).
+
+``words`` follows BERT's BasicTokenizer, the pre-WordPiece tokenizer UDA uses: runs of
+letters/digits are words, every punctuation character is its own word, CJK characters
+stand alone, and the normalised form is lower-cased with accents stripped. Each word
+keeps its character span so an augmenter can change some words and leave the rest of
+the text (case, spacing) exactly as it was.
+
+>>> from augment.text.tokenize import words, split_sentences
+>>> [w.norm for w in words("Don't panic, Zoë!")]
+['don', "'", 't', 'panic', ',', 'zoe', '!']
+>>> split_sentences("It starts well. Then Dr. Hyde arrives... and it sags! The end?")
+['It starts well.', 'Then Dr. Hyde arrives... and it sags!', 'The end?']
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import NamedTuple
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002ebef\U0002f800-\U0002fa1f"
+# A word: letters/digits/combining marks (no underscore, no CJK); else one non-space char.
+_TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+|\S")
+
+
+class Word(NamedTuple):
+    norm: str
+    """Lower-cased, accent-stripped form: the key for statistics."""
+    start: int
+    end: int
+
+
+def normalise(token: str) -> str:
+    token = token.lower()
+    if token.isascii():
+        return token
+    return "".join(c for c in unicodedata.normalize("NFD", token) if unicodedata.category(c) != "Mn")
+
+
+def words(text: str) -> list[Word]:
+    """The basic-tokenizer words of ``text`` with their spans."""
+    return [Word(normalise(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+def word_list(text: str) -> list[str]:
+    """Only the normalised words (faster when spans are not needed)."""
+    return [normalise(t) for t in _TOKEN.findall(text)]
+
+
+def replace_words(text: str, spans: list[Word], replacements: dict[int, str]) -> str:
+    """``text`` with word ``i`` replaced by ``replacements[i]``, everything else untouched.
+
+    A replacement glued to a neighbouring word (as in "don't") gets a space on that side,
+    so that the result splits into the same number of words as the original.
+    """
+    parts, last = [], 0
+    for i in sorted(replacements):
+        word = spans[i]
+        new = replacements[i]
+        if i > 0 and spans[i - 1].end == word.start:
+            new = " " + new
+        if i + 1 < len(spans) and spans[i + 1].start == word.end and i + 1 not in replacements:
+            new = new + " "  # (a replaced neighbour adds its own leading space)
+        parts += [text[last:word.start], new]
+        last = word.end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+# Abbreviations whose period does not end a sentence (lower-cased, without the period).
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st vs etc e.g i.e cf fig no vol mt ft jan feb mar apr jun jul aug sep sept oct "
+    "nov dec inc ltd co corp u.s u.k a.m p.m approx dept est gen gov lt col sgt capt rev".split())
+_BOUNDARY = re.compile(r"""([.!?…]+["'”’)\]]*)\s+(?=["'“‘(\[]?[A-Z0-9])""")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split a paragraph into sentences with a rule-based splitter.
+
+    Breaks after ``.``, ``!``, ``?`` or ``…`` (plus closing quotes/brackets) when
+    whitespace and an upper-case letter or digit follow, except after common
+    abbreviations and single initials; line breaks always end a sentence.
+    nltk's punkt model would need a download, which is not possible offline.
+    """
+    sentences: list[str] = []
+    for line in text.splitlines():
+        start = 0
+        for match in _BOUNDARY.finditer(line):
+            end = match.end(1)
+            if match.group(1).startswith(".") and len(match.group(1).rstrip("\"'”’)]")) == 1:
+                before = line[start:match.start(1)].split()
+                last = before[-1].lower().lstrip("\"'“‘([") if before else ""
+                if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
+                    continue
+            sentences.append(line[start:end].strip())
+            start = match.end()
+        sentences.append(line[start:].strip())
+    return [s for s in sentences if s]

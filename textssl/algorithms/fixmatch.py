@@ -1,0 +1,43 @@
+"""FixMatch (Sohn et al. 2020): confident hard pseudo-labels from the weak view teach the strong view.
+
+    p = softmax(f(weak))                     no gradient; distribution-aligned when asked
+    mask = max(p) >= threshold               (0.95)
+    L = CE(labelled) + mu(t) * mean(mask * CE(f(strong), argmax p))
+
+Paper defaults: threshold 0.95, lambda_u 1, no ramp-up, uratio 7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig, StepOutput
+from textssl.ssl import confidence_mask, hard_label_cross_entropy
+
+
+@dataclass
+class FixMatchConfig(SemiSupervisedConfig):
+    name: str = "fixmatch"
+    threshold: float = 0.95
+    rampup: str = "none"
+
+
+class FixMatch(SemiSupervised):
+    name = "fixmatch"
+    Config = FixMatchConfig
+    needs_strong_view = True
+
+    def training_step(self, model, labelled, unlabelled, progress):
+        supervised = F.cross_entropy(model(labelled), labelled["labels"])
+        with torch.no_grad():
+            probs = self.align(torch.softmax(model(unlabelled.weak).float(), dim=-1))
+        mask = confidence_mask(probs, self.config.threshold)
+        unsupervised = (hard_label_cross_entropy(probs, model(unlabelled.strong)) * mask).mean()
+        weight = self.unsup_weight(progress)
+        return StepOutput(supervised + weight * unsupervised,
+                          {"loss/supervised": supervised.item(), "loss/unsupervised": unsupervised.item(),
+                           "unsup_weight": weight},
+                          unlabelled_probs=probs, mask=mask)

@@ -1,0 +1,53 @@
+"""Mean Teacher (Tarvainen & Valpola 2017): the student agrees with an EMA of itself.
+
+    teacher weights <- decay * teacher + (1 - decay) * student     after every step
+    p = softmax(teacher(weak))               no gradient; distribution-aligned when asked
+    L = CE(labelled) + mu(t) * mean(|| softmax(student(view)) - p ||^2)
+
+The student sees the strong view when the data has one, else the weak view with its own
+dropout noise. Defaults follow USB's Mean Teacher: decay 0.999, consistency weight 50
+(the squared error of probability vectors is small), sigmoid ramp-up over 40 % of training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig, StepOutput
+from textssl.ssl import EMATeacher, mse_consistency
+
+
+@dataclass
+class MeanTeacherConfig(SemiSupervisedConfig):
+    name: str = "mean_teacher"
+    ema_decay: float = 0.999
+    unsup_weight: float = 50.0
+    rampup_length: float = 0.4
+
+
+class MeanTeacher(SemiSupervised):
+    name = "mean_teacher"
+    Config = MeanTeacherConfig
+    config: MeanTeacherConfig
+
+    def setup(self, model, labelled_counts):
+        super().setup(model, labelled_counts)
+        self.state["teacher"] = EMATeacher(model, self.config.ema_decay)
+
+    def training_step(self, model, labelled, unlabelled, progress):
+        supervised = F.cross_entropy(model(labelled), labelled["labels"])
+        with torch.no_grad():
+            probs = self.align(torch.softmax(self.state["teacher"](unlabelled.weak).float(), dim=-1))
+        student_view = unlabelled.strong if unlabelled.strong is not None else unlabelled.weak
+        unsupervised = mse_consistency(probs, model(student_view).float()).mean()
+        weight = self.unsup_weight(progress)
+        return StepOutput(supervised + weight * unsupervised,
+                          {"loss/supervised": supervised.item(), "loss/unsupervised": unsupervised.item(),
+                           "unsup_weight": weight},
+                          unlabelled_probs=probs, mask=torch.ones_like(probs[:, 0]))
+
+    def after_optimizer_step(self, model):
+        self.state["teacher"].update(model)
