@@ -34,7 +34,7 @@ import numpy as np
 
 from augment.base import Augmenter, check_probability, uniforms
 from augment.errors import AugmentError
-from augment.text.tokenize import replace_words, word_list, words
+from augment.text.tokenize import norms, replace_words, split_words, word_list
 
 FORMAT = "augment.tfidf/1"
 
@@ -186,8 +186,8 @@ class TfIdfReplace(Augmenter):
 
     def apply(self, texts: list[str], keys: np.ndarray) -> list[str]:
         self._fitted()
-        spans = [words(t) for t in texts]
-        prob, doc, position = self._scores([[w.norm for w in s] for s in spans])
+        parts = [split_words(t) for t in texts]
+        prob, doc, position = self._scores([norms(t, p) for t, p in zip(texts, parts)])
         hit = np.flatnonzero(uniforms(keys[doc], position, stream=1) < prob)
         new_words = self.sample_words(uniforms(keys[doc[hit]], position[hit], stream=2))
         out = list(texts)
@@ -195,7 +195,7 @@ class TfIdfReplace(Augmenter):
         for d, pos, word in zip(doc[hit].tolist(), position[hit].tolist(), new_words):
             changes.setdefault(d, {})[pos] = word
         for d, replacements in changes.items():
-            out[d] = replace_words(texts[d], spans[d], replacements)
+            out[d] = replace_words(parts[d], replacements)
         return out
 
     def params(self) -> dict[str, Any]:

@@ -1,13 +1,13 @@
 """Word and sentence splitting shared by the text augmenters (no downloads needed).
 
-``words`` follows BERT's BasicTokenizer, the pre-WordPiece tokenizer UDA uses: runs of
+Words follow BERT's BasicTokenizer, the pre-WordPiece tokenizer UDA uses: runs of
 letters/digits are words, every punctuation character is its own word, CJK characters
-stand alone, and the normalised form is lower-cased with accents stripped. Each word
-keeps its character span so an augmenter can change some words and leave the rest of
-the text (case, spacing) exactly as it was.
+stand alone, and the normalised form is lower-cased with accents stripped. ``split_words``
+keeps the gaps between words, so an augmenter can change some words and leave the rest
+of the text (case, spacing) exactly as it was.
 
->>> from augment.text.tokenize import words, split_sentences
->>> [w.norm for w in words("Don't panic, Zoë!")]
+>>> from augment.text.tokenize import word_list, split_sentences
+>>> word_list("Don't panic, Zoë!")
 ['don', "'", 't', 'panic', ',', 'zoe', '!']
 >>> split_sentences("It starts well. Then Dr. Hyde arrives... and it sags! The end?")
 ['It starts well.', 'Then Dr. Hyde arrives... and it sags!', 'The end?']
@@ -17,54 +17,56 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import NamedTuple
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002ebef\U0002f800-\U0002fa1f"
 # A word: letters/digits/combining marks (no underscore, no CJK); else one non-space char.
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+|\S")
 
 
-class Word(NamedTuple):
-    norm: str
-    """Lower-cased, accent-stripped form: the key for statistics."""
-    start: int
-    end: int
+_SPLIT = re.compile(f"({_TOKEN.pattern})")
 
 
 def normalise(token: str) -> str:
+    """Lower-case and strip accents: the form that statistics are keyed by."""
     token = token.lower()
     if token.isascii():
         return token
     return "".join(c for c in unicodedata.normalize("NFD", token) if unicodedata.category(c) != "Mn")
 
 
-def words(text: str) -> list[Word]:
-    """The basic-tokenizer words of ``text`` with their spans."""
-    return [Word(normalise(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+def split_words(text: str) -> list[str]:
+    """``[gap, word, gap, word, ..., gap]``: ``"".join`` of it gives ``text`` back."""
+    return _SPLIT.split(text)
+
+
+def norms(text: str, parts: list[str]) -> list[str]:
+    """The normalised words of ``text`` split as ``parts``."""
+    if text.isascii():  # lower() keeps ASCII word boundaries, so one split of the lowered text will do
+        return _TOKEN.findall(text.lower())
+    return [normalise(t) for t in parts[1::2]]
 
 
 def word_list(text: str) -> list[str]:
-    """Only the normalised words (faster when spans are not needed)."""
+    """The normalised basic-tokenizer words of ``text``."""
+    if text.isascii():
+        return _TOKEN.findall(text.lower())
     return [normalise(t) for t in _TOKEN.findall(text)]
 
 
-def replace_words(text: str, spans: list[Word], replacements: dict[int, str]) -> str:
-    """``text`` with word ``i`` replaced by ``replacements[i]``, everything else untouched.
+def replace_words(parts: list[str], replacements: dict[int, str]) -> str:
+    """The text of ``parts`` (from ``split_words``) with word ``i`` replaced by ``replacements[i]``.
 
     A replacement glued to a neighbouring word (as in "don't") gets a space on that side,
     so that the result splits into the same number of words as the original.
     """
-    parts, last = [], 0
-    for i in sorted(replacements):
-        word = spans[i]
-        new = replacements[i]
-        if i > 0 and spans[i - 1].end == word.start:
+    parts = list(parts)
+    count = len(parts) // 2
+    for i, new in replacements.items():
+        if i > 0 and parts[2 * i] == "":
             new = " " + new
-        if i + 1 < len(spans) and spans[i + 1].start == word.end and i + 1 not in replacements:
+        if i + 1 < count and parts[2 * i + 2] == "" and i + 1 not in replacements:
             new = new + " "  # (a replaced neighbour adds its own leading space)
-        parts += [text[last:word.start], new]
-        last = word.end
-    parts.append(text[last:])
+        parts[2 * i + 1] = new
     return "".join(parts)
 
 

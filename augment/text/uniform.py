@@ -16,7 +16,7 @@ import numpy as np
 
 from augment.base import Augmenter, check_probability, uniforms
 from augment.errors import AugmentError
-from augment.text.tokenize import replace_words, word_list, words
+from augment.text.tokenize import replace_words, split_words, word_list
 
 
 class UniformReplace(Augmenter):
@@ -46,8 +46,8 @@ class UniformReplace(Augmenter):
     def apply(self, texts: list[str], keys: np.ndarray) -> list[str]:
         if self.vocabulary is None:
             raise AugmentError("uniform: no vocabulary; call fit(corpus) or pass vocabulary=[...]")
-        spans = [words(t) for t in texts]
-        lengths = np.array([len(s) if len(s) >= self.min_words else 0 for s in spans], dtype=np.int64)
+        parts = [split_words(t) for t in texts]
+        lengths = np.array([n if (n := len(p) // 2) >= self.min_words else 0 for p in parts], dtype=np.int64)
         doc = np.repeat(np.arange(len(texts)), lengths)
         position = np.arange(len(doc)) - (np.cumsum(lengths) - lengths)[doc]
         hit = np.flatnonzero(uniforms(keys[doc], position, stream=1) < self.p)
@@ -57,7 +57,7 @@ class UniformReplace(Augmenter):
         for d, pos, word in zip(doc[hit].tolist(), position[hit].tolist(), self.vocabulary[picks]):
             changes.setdefault(d, {})[pos] = word
         for d, replacements in changes.items():
-            out[d] = replace_words(texts[d], spans[d], replacements)
+            out[d] = replace_words(parts[d], replacements)
         return out
 
     def params(self) -> dict[str, Any]:

@@ -1,0 +1,74 @@
+"""Semi-supervised runs through the engine: views, per-step analysis, hidden labels."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from datasets import ClassLabel, Dataset, DatasetDict
+
+import textssl.engine.trainer as trainer_module
+from textssl.data import BatchStream, prepare_data
+from textssl.engine.trainer import Trainer, train
+from textssl.errors import TextsslError
+
+UDA = ["algorithm.name=uda", "views.column=augmented", "algorithm.threshold=0.5", "train.uratio=2"]
+
+
+def test_uda_logs_the_unlabelled_analysis_every_step(tiny_config):
+    config = tiny_config(*UDA)
+    train(config)
+    rows = [json.loads(line) for line in (config.output_dir / "metrics.jsonl").read_text().splitlines()]
+    logged = set().union(*rows)
+    for key in ("loss/supervised", "loss/unsupervised", "unsup_weight", "tsa_threshold", "unlabelled/mask_rate",
+                "unlabelled/predicted_share/neg", "unlabelled/predicted_share/pos",
+                "unlabelled/pseudo_label_accuracy"):
+        assert f"train/{key}" in logged, key
+    shares = [row["train/unlabelled/predicted_share/neg"] + row["train/unlabelled/predicted_share/pos"]
+              for row in rows if "train/unlabelled/predicted_share/neg" in row]
+    assert shares and all(share == pytest.approx(1.0) for share in shares)
+
+
+def test_training_never_reads_the_hidden_labels(tiny_config, tmp_path, monkeypatch):
+    first = Trainer(tiny_config(*UDA, f"train.output_dir={tmp_path / 'a'}"))
+    assert "label" not in first.data.unlabelled.column_names
+    first.train()
+
+    original = trainer_module.prepare_data
+
+    def scrambled(*args, **kwargs):  # same data, hidden labels replaced by a permutation
+        data = original(*args, **kwargs)
+        data.unlabelled_truth = np.random.default_rng(1).permutation(data.unlabelled_truth)
+        return data
+
+    monkeypatch.setattr(trainer_module, "prepare_data", scrambled)
+    second = Trainer(tiny_config(*UDA, f"train.output_dir={tmp_path / 'b'}"))
+    second.train()
+    for (name, a), (_, b) in zip(first.backbone.state_dict().items(), second.backbone.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_methods_that_need_a_strong_view_say_how_to_give_one(tiny_config):
+    with pytest.raises(TextsslError, match="views.column"):
+        Trainer(tiny_config("algorithm.name=fixmatch"))
+
+
+def test_missing_view_column_names_the_file(tiny_config, sentiment_csv):
+    with pytest.raises(TextsslError, match=r"reviews\.csv: no column 'paraphrase'.*views\.column"):
+        Trainer(tiny_config("algorithm.name=uda", "views.column=paraphrase"))
+
+
+def test_several_strong_copies_take_turns_by_epoch():
+    texts = [f"text {i}" for i in range(4)]
+    pool = Dataset.from_dict({"text": texts, "label": [0, 1, 0, 1],
+                              "strong": [[f"{t} copy0", f"{t} copy1"] for t in texts]})
+    pool = pool.cast_column("label", ClassLabel(names=["a", "b"]))
+    splits = DatasetDict({"train": pool, "dev": pool.remove_columns("strong"), "test": pool.remove_columns("strong")})
+    data = prepare_data(splits, lambda rows: {"tokens": [t.split() for t in rows["text"]]},
+                        labels_per_class=1, num_labels=None, seed=0)
+    assert "strong_tokens" not in data.labelled.column_names
+    stream = BatchStream(data.unlabelled, 2, lambda rows: rows, seed=(0, 1))
+    first_epoch, second_epoch = stream.views(0), stream.views(1)
+    for views, copy in ((first_epoch, "copy0"), (second_epoch, "copy1")):
+        for weak, strong in zip(views.weak["tokens"], views.strong["tokens"]):
+            assert strong == [*weak, copy]

@@ -1,0 +1,142 @@
+"""The shared semi-supervised pieces against their formulas, and each method on a toy problem."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from textssl.algorithms import algorithm_class
+from textssl.config import load_config
+from textssl.data import Views
+from textssl.ssl import (DistributionAlignment, EMATeacher, confidence_mask, kl_consistency, ramp_up, sharpen,
+                         tsa_cross_entropy, tsa_threshold)
+
+
+def logits_for(probs: list[list[float]]) -> torch.Tensor:
+    return torch.log(torch.tensor(probs))
+
+
+def test_tsa_drops_exactly_the_examples_above_the_threshold_on_the_correct_class():
+    # correct-class probabilities 0.9, 0.6, 0.3, 0.55; the third's largest probability (0.7)
+    # is above the threshold, but on the wrong class: it is kept
+    logits = logits_for([[0.1, 0.9], [0.6, 0.4], [0.7, 0.3], [0.45, 0.55]])
+    labels = torch.tensor([1, 0, 1, 1])
+    loss, kept = tsa_cross_entropy(logits, labels, threshold=0.58)
+    assert kept.tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert loss.item() == pytest.approx((-math.log(0.3) - math.log(0.55)) / 2, rel=1e-5)
+
+
+def test_tsa_with_every_example_dropped_is_zero_not_nan():
+    loss, kept = tsa_cross_entropy(logits_for([[0.01, 0.99]]), torch.tensor([1]), threshold=0.9)
+    assert kept.sum() == 0 and loss.item() == 0.0
+
+
+@pytest.mark.parametrize("schedule, alpha", [("linear", 0.3), ("exp", math.exp(5 * (0.3 - 1))),
+                                             ("log", 1 - math.exp(-5 * 0.3))])
+def test_tsa_threshold_schedules(schedule, alpha):
+    assert tsa_threshold(schedule, 0.3, num_classes=4) == pytest.approx(alpha * 0.75 + 0.25)
+    assert tsa_threshold("linear", 0.0, num_classes=4) == 0.25 and tsa_threshold("linear", 1.0, 4) == 1.0
+    assert tsa_threshold("none", 0.0, num_classes=4) == 1.0
+
+
+def test_sharpen_matches_its_formula():
+    p = torch.tensor([[0.6, 0.3, 0.1]])
+    expected = p ** (1 / 0.4) / (p ** (1 / 0.4)).sum()
+    assert torch.allclose(sharpen(p, 0.4), expected, atol=1e-6)
+
+
+def test_confidence_mask_keeps_exactly_the_examples_at_or_above_the_threshold():
+    probs = torch.tensor([[0.96, 0.04], [0.06, 0.94], [0.95, 0.05], [0.5, 0.5]])
+    assert confidence_mask(probs, 0.95).tolist() == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_kl_consistency_is_the_kl_divergence():
+    target, q = torch.tensor([[0.8, 0.2]]), torch.tensor([[0.5, 0.5]])
+    expected = 0.8 * math.log(0.8 / 0.5) + 0.2 * math.log(0.2 / 0.5)
+    assert kl_consistency(target, torch.log(q)).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_ramp_up():
+    assert ramp_up(0.0, 0.4) == pytest.approx(math.exp(-5))
+    assert ramp_up(0.2, 0.4) == pytest.approx(math.exp(-5 * 0.25))
+    assert ramp_up(0.4, 0.4) == ramp_up(0.9, 0.4) == 1.0
+    assert ramp_up(0.1, 0.4, "linear") == pytest.approx(0.25)
+    assert ramp_up(0.0, 0.4, "none") == 1.0
+
+
+def test_ema_update_matches_its_formula():
+    student = nn.Linear(3, 2)
+    teacher = EMATeacher(student, decay=0.9)
+    for t, decay in [(1, 0.5), (2, 2 / 3), (3, 0.75), (20, 0.9)]:  # min(0.9, 1 - 1/(t+1))
+        while int(teacher.updates) < t - 1:
+            teacher.update(student)
+        before = teacher.model.weight.clone()
+        with torch.no_grad():
+            student.weight.add_(1.0)
+        teacher.update(student)
+        assert torch.allclose(teacher.model.weight, decay * before + (1 - decay) * student.weight)
+    assert not any(p.requires_grad for p in teacher.parameters())
+    assert not teacher.train().model.training
+
+
+def test_distribution_alignment_matches_its_formula():
+    align = DistributionAlignment(torch.tensor([10, 10]), momentum=0.5)
+    probs = torch.tensor([[0.9, 0.1], [0.7, 0.3]])
+    running = 0.5 * torch.tensor([0.5, 0.5]) + 0.5 * probs.mean(0)  # [0.65, 0.35]
+    expected = probs * (torch.tensor([0.5, 0.5]) / running)
+    expected = expected / expected.sum(-1, keepdim=True)
+    assert torch.allclose(align(probs), expected)
+    assert torch.allclose(align.running, running)
+
+
+# A toy problem with a known answer: two Gaussian blobs, four labels, many unlabelled points.
+
+class Linear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(2, 2)
+
+    def forward(self, batch, embedded=None):
+        return self.layer(batch["x"])
+
+
+def blobs(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    labels = torch.arange(n) % 2
+    centres = torch.tensor([[-2.0, 0.0], [2.0, 0.0]])[labels]
+    return centres + torch.randn(n, 2, generator=generator), labels
+
+
+@pytest.mark.parametrize("name", ["pseudo_label", "mean_teacher", "uda", "fixmatch"])
+def test_each_method_lowers_its_losses_on_a_toy_problem(name):
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    config = load_config(None, [f"algorithm.name={name}"]).algorithm
+    method = algorithm_class(name)(config, num_classes=2)
+    model = Linear()
+    method.setup(model, torch.tensor([2, 2]))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x_l, y_l = blobs(4, generator)
+    labelled = {"x": x_l, "labels": y_l}
+
+    def views() -> tuple[Views, torch.Tensor]:
+        x_u, y_u = blobs(64, generator)
+        strong = x_u + 0.5 * torch.randn(x_u.shape, generator=generator)
+        return Views({"x": x_u}, {"x": strong}, torch.arange(64)), y_u
+
+    fixed, truth = views()
+    with torch.no_grad():
+        before = method.training_step(model, labelled, fixed, progress=1.0)
+    for step in range(200):
+        output = method.training_step(model, labelled, views()[0], progress=step / 200)
+        optimizer.zero_grad()
+        output.loss.backward()
+        optimizer.step()
+        method.after_optimizer_step(model)
+    with torch.no_grad():
+        after = method.training_step(model, labelled, fixed, progress=1.0)
+
+    assert after.logs["loss/supervised"] < before.logs["loss/supervised"]
+    assert after.loss < before.loss
+    assert after.mask.mean() > 0.5
+    assert (after.unlabelled_probs.argmax(-1) == truth).float().mean() > 0.9
