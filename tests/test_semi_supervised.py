@@ -72,3 +72,29 @@ def test_several_strong_copies_take_turns_by_epoch():
     for views, copy in ((first_epoch, "copy0"), (second_epoch, "copy1")):
         for weak, strong in zip(views.weak["tokens"], views.strong["tokens"]):
             assert strong == [*weak, copy]
+
+
+def test_computed_views_are_cached_by_key_and_rebuilt_when_the_key_differs(monkeypatch):
+    import textssl.data.views as views_module
+    from textssl.config import ViewsConfig
+
+    texts = Dataset.from_dict({"text": [f"the plot of film number {i} was slow and long" for i in range(30)],
+                               "label": [i % 2 for i in range(30)]})
+    config = ViewsConfig(augment=["swap:p=0.5"], copies=2, seed=3)
+    computed = []
+    original = views_module._compute
+    monkeypatch.setattr(views_module, "_compute", lambda *args: computed.append(1) or original(*args))
+
+    first = views_module.augmented_views(texts, config)["strong"]
+    assert len(first) == 30 and all(len(copies) == 2 for copies in first)
+    assert any(copy != text for copies, text in zip(first, texts["text"]) for copy in copies)
+    assert views_module.augmented_views(texts, config)["strong"] == first and len(computed) == 1
+
+    folders = list((views_module.cache_dir() / "views").iterdir())
+    key_file = next(folder / "key.json" for folder in folders if (folder / "key.json").is_file())
+    key = json.loads(key_file.read_text())
+    key_file.write_text(json.dumps({**key, "copies": 1}))  # a stored copy that no longer matches its key
+    assert views_module.augmented_views(texts, config)["strong"] == first and len(computed) == 2
+
+    other_seed = views_module.augmented_views(texts, ViewsConfig(augment=["swap:p=0.5"], copies=2, seed=4))
+    assert other_seed["strong"] != first and len(computed) == 3

@@ -60,10 +60,21 @@ class ViewsConfig:
     column: str | None = None
     """A column of the training file holding an augmented version of each text: a string,
     or a list of strings for several copies (each epoch over the unlabelled set uses the next)."""
+    augment: list[str] = field(default_factory=list)
+    """Or ops of the augment library applied in turn, e.g. ["backtranslation:backend=apertium"]
+    or ["tfidf:p=0.7"]. Computed once and cached on disk (see `textssl.data.views`)."""
+    copies: int = 1
+    """Strong views computed per text with `augment`."""
+    seed: int = 0
+    """Seed of the augmentation; kept apart from train.seed so runs over seeds share one cache."""
 
     def __post_init__(self) -> None:
         if self.column is not None and not self.column.strip():
             raise TextsslError("views.column must name a column of the training file")
+        if self.column is not None and self.augment:
+            raise TextsslError("views: set either `column` or `augment`, not both")
+        if self.copies < 1:
+            raise TextsslError(f"views.copies must be at least 1, got {self.copies}")
 
 
 @dataclass

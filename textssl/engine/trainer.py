@@ -27,6 +27,7 @@ from textssl.algorithms import StepOutput, algorithm_class
 from textssl.config import Config
 from textssl.data import Batch, BatchStream, Views, load_splits, prepare_data
 from textssl.data.views import SOURCE_COLUMN as STRONG_SOURCE
+from textssl.data.views import with_augmented_views
 from textssl.engine.checkpoint import completed, load_checkpoint, replace_directory, save_checkpoint
 from textssl.engine.evaluation import evaluate
 from textssl.engine.metrics_log import MetricsLog
@@ -50,13 +51,13 @@ class Trainer:
         set_seed(train.seed)
 
         with accelerator.main_process_first():
-            splits = load_splits(config.data, view_column=config.views.column)
+            splits = with_augmented_views(load_splits(config.data, view_column=config.views.column), config.views)
         label_names = splits["train"].features["label"].names
         input_column = next(c for c in splits["train"].column_names if c not in ("label", STRONG_SOURCE))
         self.algorithm = algorithm = algorithm_class(config.algorithm.name)(config.algorithm, len(label_names))
         if algorithm.needs_strong_view and STRONG_SOURCE not in splits["train"].column_names:
             raise TextsslError(f"algorithm {algorithm.name!r} compares a weak and a strong view of each unlabelled "
-                               f"example: set views.column to a column of augmented texts")
+                               f"example: set views.augment (e.g. [backtranslation:backend=apertium]) or views.column")
         model = build_model(config.model.name, label_names, input_column, config.data.max_length)
         with accelerator.main_process_first():
             self.data = prepare_data(splits, model.preprocess, labels_per_class=config.data.labels_per_class,
