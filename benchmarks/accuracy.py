@@ -2,9 +2,10 @@
 
 Every run is `textssl train RECIPE train.seed=S [overrides]` in its own process; its result
 is appended to a JSON-lines file, and a run whose key is already there is skipped, so the
-harness can be stopped and started again across sittings. At the end it prints (and writes
-next to the results, as .md) a table of every result in the file: test accuracy and
-macro-F1, mean ± std over seeds.
+harness can be stopped and started again across sittings. Runs use a GPU when the machine
+has one (accelerate picks it). After every run it writes, next to the results as .md, a
+table of every result in the file: test accuracy and macro-F1, mean ± std over seeds, and
+the largest share of one predicted class (collapse shows there).
 
     python benchmarks/accuracy.py recipes/text/supervised.yaml --seeds 0 1 2 \
         --grid data.labels_per_class=10,50 --results benchmarks/results/baselines.jsonl
@@ -78,20 +79,19 @@ def main() -> None:
     axes = [[f"{item.split('=', 1)[0]}={value}" for value in item.split("=", 1)[1].split(",")] for item in args.grid]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     done = load_results(args.results)
-    for recipe, overrides in itertools.product(args.recipes, list(itertools.product(*axes))):
-        for seed in args.seeds:
-            key = run_key(recipe, seed, overrides)
-            if key in done:
-                print(f"skip (done): {key}", flush=True)
-                continue
-            print(f"run: {key}", flush=True)
-            row = run_one(recipe, seed, overrides, args.out, args.extra)
-            with args.results.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            done[key] = row
-    summary = table(list(done.values()))
-    print(summary)
-    args.results.with_suffix(".md").write_text(summary + "\n")
+    # seeds outermost: a partial sitting still compares every recipe on the same seeds
+    for seed, overrides, recipe in itertools.product(args.seeds, list(itertools.product(*axes)), args.recipes):
+        key = run_key(recipe, seed, overrides)
+        if key in done:
+            print(f"skip (done): {key}", flush=True)
+            continue
+        print(f"run: {key}", flush=True)
+        row = run_one(recipe, seed, overrides, args.out, args.extra)
+        with args.results.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        done[key] = row
+        args.results.with_suffix(".md").write_text(table(list(done.values())) + "\n")
+    print(table(list(done.values())))
 
 
 if __name__ == "__main__":
