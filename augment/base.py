@@ -70,7 +70,11 @@ def text_keys(texts: Sequence[str], seed: int, copy: int = 0,
     keys = np.empty(len(texts), dtype=np.uint64)
     prefix = f"{seed}\x1f{copy}\x1f".encode()
     for i, text in enumerate(texts):
-        identity = text if ids is None else f"id\x1f{ids[i]!r}"
+        if ids is None:
+            identity = text
+        else:  # numpy scalars as their Python values, so that np.int64(3) and 3 are the same id
+            value = ids[i].item() if isinstance(ids[i], np.generic) else ids[i]
+            identity = f"id\x1f{value!r}"
         digest = hashlib.blake2b(prefix + identity.encode("utf-8", "surrogatepass"), digest_size=8).digest()
         keys[i] = int.from_bytes(digest, "little")
     return keys

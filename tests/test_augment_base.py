@@ -51,7 +51,7 @@ def test_ids_separate_duplicate_texts() -> None:
     assert len(set(same)) == 1  # identity = the text itself
     by_id = aug(["dup"] * 20, ids=list(range(20)))
     assert len(set(by_id)) > 1
-    assert aug(["dup"], ids=[7]) == [by_id[7]]
+    assert aug(["dup"], ids=[7]) == [by_id[7]] == aug(["dup"], ids=np.array([7]))
     with pytest.raises(AugmentError, match="ids"):
         aug(["a", "b"], ids=[1])
 

@@ -95,7 +95,7 @@ def test_missing_file(tmp_path):
 
 
 def test_wrong_column_names_the_file_and_the_columns(sentiment_csv):
-    with pytest.raises(TextsslError, match=r"reviews\.csv: no column 'text' \(columns: review, sentiment\)"):
+    with pytest.raises(TextsslError, match=r"reviews\.csv: no column 'text' \(columns: review, sentiment, augmented\)"):
         load_splits(DataConfig(dataset=str(sentiment_csv)))
 
 
