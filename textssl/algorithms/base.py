@@ -70,7 +70,9 @@ class SemiSupervisedConfig(AlgorithmConfig):
     """Share of training over which mu(t) rises."""
     distribution_alignment: bool = False
     """Scale unlabelled predictions so their running class frequencies match the labelled ones."""
-    alignment_momentum: float = 0.999
+    alignment_momentum: float = 0.99
+    """Of the running class frequencies: about the last 100 steps, near ReMixMatch's 128 batches.
+    0.999 trailed a run of a few hundred steps and over-corrected it."""
 
     def __post_init__(self) -> None:
         if self.rampup not in RAMPS:
