@@ -117,14 +117,21 @@ class RandomInsert(_WordNetOp):
         return " ".join(tokens)
 
 
-class RandomSwap(Augmenter):
-    """EDA random swap: ``max(1, int(p·n))`` times, two random words trade places."""
-
-    name = "swap"
+class _WordOp(Augmenter):
+    """An EDA operation on whitespace words, set by one probability ``p``."""
 
     def __init__(self, p: float = 0.1, seed: int = 0) -> None:
         self.p = check_probability(p, self.name)
         self.seed = seed
+
+    def params(self) -> dict[str, Any]:
+        return {"p": self.p}
+
+
+class RandomSwap(_WordOp):
+    """EDA random swap: ``max(1, int(p·n))`` times, two random words trade places."""
+
+    name = "swap"
 
     def augment_one(self, text: str, rng: np.random.Generator) -> str:
         tokens = text.split()
@@ -135,18 +142,11 @@ class RandomSwap(Augmenter):
             tokens[i], tokens[j] = tokens[j], tokens[i]
         return " ".join(tokens)
 
-    def params(self) -> dict[str, Any]:
-        return {"p": self.p}
 
-
-class RandomDelete(Augmenter):
+class RandomDelete(_WordOp):
     """EDA random deletion: each word is dropped with probability ``p``; one word always stays."""
 
     name = "delete"
-
-    def __init__(self, p: float = 0.1, seed: int = 0) -> None:
-        self.p = check_probability(p, self.name)
-        self.seed = seed
 
     def augment_one(self, text: str, rng: np.random.Generator) -> str:
         tokens = text.split()
@@ -156,6 +156,3 @@ class RandomDelete(Augmenter):
         if not keep.any():
             keep[rng.integers(len(tokens))] = True
         return " ".join(t for t, k in zip(tokens, keep) if k)
-
-    def params(self) -> dict[str, Any]:
-        return {"p": self.p}
