@@ -11,6 +11,7 @@ import textssl.engine.trainer as trainer_module
 from textssl.data import BatchStream, prepare_data
 from textssl.engine.trainer import Trainer, train
 from textssl.errors import TextsslError
+from textssl.report import report
 
 UDA = ["algorithm.name=uda", "views.column=augmented", "algorithm.threshold=0.5", "train.uratio=2"]
 
@@ -27,6 +28,11 @@ def test_uda_logs_the_unlabelled_analysis_every_step(tiny_config):
     shares = [row["train/unlabelled/predicted_share/neg"] + row["train/unlabelled/predicted_share/pos"]
               for row in rows if "train/unlabelled/predicted_share/neg" in row]
     assert shares and all(share == pytest.approx(1.0) for share in shares)
+
+    table = report(config.output_dir).splitlines()
+    assert table[0] == ("| step | L_s | L_u | mu | tsa kept | mask | target acc | dev acc | dev F1 "
+                        "| pred neg | pred pos |")
+    assert len(table) == 2 + len({row["step"] for row in rows})
 
 
 def test_training_never_reads_the_hidden_labels(tiny_config, tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""`textssl train [RECIPE.yaml] [section.key=value ...]` and `textssl list`."""
+"""`textssl train [RECIPE.yaml] [section.key=value ...]`, `textssl report RUN_DIR`, `textssl list`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ def _train(args: argparse.Namespace) -> None:
                       "dev": metrics["dev"], "test": metrics["test"]}, indent=2))
 
 
+def _report(args: argparse.Namespace) -> None:
+    from textssl.report import report
+
+    print(report(args.run_dir))
+
+
 def _list(args: argparse.Namespace) -> None:
     from textssl.algorithms import ALGORITHMS
     from textssl.data import BUILTIN_DATASETS
@@ -39,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("recipe", nargs="?", help="YAML recipe (default: the built-in default run)")
     train.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=200")
     train.set_defaults(run=_train)
+    reporting = commands.add_parser("report", help="a run's training dynamics as a table")
+    reporting.add_argument("run_dir", help="the run folder (train.output_dir)")
+    reporting.set_defaults(run=_report)
     listing = commands.add_parser("list", help="built-in datasets, models and algorithms")
     listing.set_defaults(run=_list)
     args = parser.parse_args(argv)
