@@ -9,8 +9,8 @@ from torch import nn
 from textssl.algorithms import algorithm_class
 from textssl.config import load_config
 from textssl.data import Views
-from textssl.ssl import (DistributionAlignment, EMATeacher, confidence_mask, kl_consistency, ramp_up, sharpen,
-                         tsa_cross_entropy, tsa_threshold)
+from textssl.ssl import (DistributionAlignment, EMATeacher, confidence_mask, kl_consistency, most_confident_per_class,
+                         ramp_up, sharpen, tsa_cross_entropy, tsa_threshold)
 
 
 def logits_for(probs: list[list[float]]) -> torch.Tensor:
@@ -49,6 +49,13 @@ def test_sharpen_matches_its_formula():
 def test_confidence_mask_keeps_exactly_the_examples_at_or_above_the_threshold():
     probs = torch.tensor([[0.96, 0.04], [0.06, 0.94], [0.95, 0.05], [0.5, 0.5]])
     assert confidence_mask(probs, 0.95).tolist() == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_most_confident_per_class_keeps_the_top_share_of_each_predicted_class():
+    probs = torch.tensor([[0.99, 0.01], [0.90, 0.10], [0.80, 0.20], [0.70, 0.30],  # class 0, ranked
+                          [0.40, 0.60], [0.05, 0.95]])                               # class 1
+    assert most_confident_per_class(probs, 0.5).tolist() == [1.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    assert most_confident_per_class(probs, 0.1).tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 1.0]  # one per class
 
 
 def test_kl_consistency_is_the_kl_divergence():

@@ -40,6 +40,22 @@ def confidence_mask(probs: torch.Tensor, threshold: float) -> torch.Tensor:
     return (probs.max(dim=-1).values >= threshold).float()
 
 
+def most_confident_per_class(probs: torch.Tensor, share: float) -> torch.Tensor:
+    """1.0 for the `share` most confident examples of each predicted class in the batch.
+
+    A relative mask: it keeps the examples the model ranks highest for each class however
+    large its logits have grown, so neither the mask rate nor the class balance of the
+    targets can run away. At least one example per predicted class is kept.
+    """
+    confidence, predicted = probs.max(dim=-1)
+    mask = torch.zeros_like(confidence)
+    for label in predicted.unique():
+        members = (predicted == label).nonzero().squeeze(1)
+        keep = max(1, round(share * len(members)))
+        mask[members[confidence[members].topk(keep).indices]] = 1.0
+    return mask
+
+
 def tsa_threshold(schedule: str, progress: float, num_classes: int) -> float:
     """UDA's training-signal-annealing threshold eta_t = alpha_t (1 - 1/K) + 1/K."""
     if schedule == "none":

@@ -11,7 +11,7 @@ from textssl.errors import TextsslError
 from textssl.data import Views
 from textssl.models import Classifier
 from textssl.models.base import Batch
-from textssl.ssl import RAMPS, DistributionAlignment, ramp_up
+from textssl.ssl import RAMPS, DistributionAlignment, confidence_mask, most_confident_per_class, ramp_up
 
 
 @dataclass
@@ -68,6 +68,9 @@ class SemiSupervisedConfig(AlgorithmConfig):
     """sigmoid | linear | none: how mu(t) rises from 0 to unsup_weight."""
     rampup_length: float = 0.2
     """Share of training over which mu(t) rises."""
+    confident_share: float = 1.0
+    """Of each predicted class in an unlabelled batch, the most confident share that may pass
+    the mask (1.0: all; the threshold still applies)."""
     distribution_alignment: bool = False
     """Scale unlabelled predictions so their running class frequencies match the labelled ones."""
     alignment_momentum: float = 0.99
@@ -75,6 +78,8 @@ class SemiSupervisedConfig(AlgorithmConfig):
     0.999 trailed a run of a few hundred steps and over-corrected it."""
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.confident_share <= 1.0:
+            raise TextsslError(f"algorithm.confident_share must be in (0, 1], got {self.confident_share}")
         if self.rampup not in RAMPS:
             raise TextsslError(f"algorithm.rampup must be one of {', '.join(RAMPS)}, got {self.rampup!r}")
 
@@ -91,6 +96,13 @@ class SemiSupervised(Algorithm):
 
     def unsup_weight(self, progress: float) -> float:
         return self.config.unsup_weight * ramp_up(progress, self.config.rampup_length, self.config.rampup)
+
+    def mask(self, probs: torch.Tensor, threshold: float) -> torch.Tensor:
+        """The confidence mask, limited to the most confident `confident_share` of each class."""
+        mask = confidence_mask(probs, threshold)
+        if self.config.confident_share < 1.0:
+            mask = mask * most_confident_per_class(probs, self.config.confident_share)
+        return mask
 
     def align(self, probs: torch.Tensor) -> torch.Tensor:
         """The unlabelled predictions, distribution-aligned when the recipe asks for it."""

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig, StepOutput
-from textssl.ssl import confidence_mask, hard_label_cross_entropy
+from textssl.ssl import hard_label_cross_entropy
 
 
 @dataclass
@@ -34,7 +34,7 @@ class FixMatch(SemiSupervised):
         supervised = F.cross_entropy(model(labelled), labelled["labels"])
         with torch.no_grad():
             probs = self.align(torch.softmax(model(unlabelled.weak).float(), dim=-1))
-        mask = confidence_mask(probs, self.config.threshold)
+        mask = self.mask(probs, self.config.threshold)
         unsupervised = (hard_label_cross_entropy(probs, model(unlabelled.strong)) * mask).mean()
         weight = self.unsup_weight(progress)
         return StepOutput(supervised + weight * unsupervised,

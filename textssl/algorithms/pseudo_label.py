@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig, StepOutput
-from textssl.ssl import confidence_mask, hard_label_cross_entropy
+from textssl.ssl import hard_label_cross_entropy
 
 
 @dataclass
@@ -36,7 +36,7 @@ class PseudoLabel(SemiSupervised):
         supervised = F.cross_entropy(model(labelled), labelled["labels"])
         logits = model(unlabelled.weak)
         probs = self.align(torch.softmax(logits.detach().float(), dim=-1))
-        mask = confidence_mask(probs, self.config.threshold)
+        mask = self.mask(probs, self.config.threshold)
         unsupervised = (hard_label_cross_entropy(probs, logits) * mask).mean()
         weight = self.unsup_weight(progress)
         return StepOutput(supervised + weight * unsupervised,

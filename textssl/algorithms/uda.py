@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig, StepOutput
 from textssl.errors import TextsslError
-from textssl.ssl import TSA_SCHEDULES, confidence_mask, kl_consistency, sharpen, tsa_cross_entropy, tsa_threshold
+from textssl.ssl import TSA_SCHEDULES, kl_consistency, sharpen, tsa_cross_entropy, tsa_threshold
 
 
 @dataclass
@@ -49,7 +49,7 @@ class UDA(SemiSupervised):
         supervised, kept = tsa_cross_entropy(model(labelled), labelled["labels"], eta)
         with torch.no_grad():
             probs = self.align(torch.softmax(model(unlabelled.weak).float(), dim=-1))
-        mask = confidence_mask(probs, self.config.threshold)
+        mask = self.mask(probs, self.config.threshold)
         target = sharpen(probs, self.config.temperature)
         unsupervised = (kl_consistency(target, model(unlabelled.strong).float()) * mask).mean()
         weight = self.unsup_weight(progress)
