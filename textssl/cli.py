@@ -1,4 +1,4 @@
-"""`textssl train [RECIPE.yaml] [section.key=value ...]`, `textssl report RUN_DIR`, `textssl list`."""
+"""`textssl train [RECIPE.yaml] [section.key=value ...]`, `textssl report RUN`, `textssl list`."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _train(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     from textssl.report import report
 
-    print(report(args.run_dir))
+    print(report(args.run_folder))
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=200")
     train.set_defaults(run=_train)
     reporting = commands.add_parser("report", help="a run's training dynamics as a table")
-    reporting.add_argument("run_dir", help="the run folder (train.output_dir)")
+    reporting.add_argument("run_folder", metavar="RUN", help="the run folder (train.output_dir) or its metrics.jsonl")
     reporting.set_defaults(run=_report)
     listing = commands.add_parser("list", help="built-in datasets, models and algorithms")
     listing.set_defaults(run=_list)

@@ -1,6 +1,6 @@
-"""`textssl report RUN_DIR`: the training dynamics of a run as a table, one row per logged step.
+"""`textssl report RUN`: the training dynamics of a run as a table, one row per logged step.
 
-Reads the run's `metrics.jsonl`. The columns are what tells a semi-supervised run that
+Reads the run folder's `metrics.jsonl` (or such a file given directly). The columns are what tells a semi-supervised run that
 works from one that collapses: the two losses, the unsupervised weight, the mask rate, the
 accuracy of the unlabelled targets against the hidden labels, the share of each predicted
 class on unlabelled data, and dev accuracy where it was measured.
@@ -26,11 +26,11 @@ COLUMNS = {
 SHARE = "train/unlabelled/predicted_share/"
 
 
-def load_rows(run_dir: Path) -> list[dict]:
-    """The logged rows merged by step (training and dev metrics of one step in one row)."""
-    path = run_dir / "metrics.jsonl"
+def load_rows(run: Path) -> list[dict]:
+    """The logged rows of a run folder (or of its metrics.jsonl), merged by step."""
+    path = run / "metrics.jsonl" if run.is_dir() else run
     if not path.is_file():
-        raise TextsslError(f"{run_dir}: no metrics.jsonl (is it a textssl run folder?)")
+        raise TextsslError(f"{run}: no metrics.jsonl (is it a textssl run folder?)")
     rows: dict[int, dict] = {}
     for number, line in enumerate(path.read_text().splitlines(), 1):
         try:
@@ -52,5 +52,5 @@ def dynamics_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def report(run_dir: str | Path) -> str:
-    return dynamics_table(load_rows(Path(run_dir)))
+def report(run: str | Path) -> str:
+    return dynamics_table(load_rows(Path(run)))
