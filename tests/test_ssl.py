@@ -27,6 +27,14 @@ def test_tsa_drops_exactly_the_examples_above_the_threshold_on_the_correct_class
     assert loss.item() == pytest.approx((-math.log(0.3) - math.log(0.55)) / 2, rel=1e-5)
 
 
+def test_tsa_with_label_smoothing_masks_on_the_probability_not_on_the_smoothed_loss():
+    logits = logits_for([[0.1, 0.9], [0.6, 0.4]])
+    labels = torch.tensor([1, 1])
+    loss, kept = tsa_cross_entropy(logits, labels, threshold=0.8, label_smoothing=0.2)
+    assert kept.tolist() == [0.0, 1.0]
+    assert loss.item() == pytest.approx(-(0.9 * math.log(0.4) + 0.1 * math.log(0.6)), rel=1e-5)
+
+
 def test_tsa_with_every_example_dropped_is_zero_not_nan():
     loss, kept = tsa_cross_entropy(logits_for([[0.01, 0.99]]), torch.tensor([1]), threshold=0.9)
     assert kept.sum() == 0 and loss.item() == 0.0

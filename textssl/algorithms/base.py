@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from textssl.config import AlgorithmConfig
@@ -68,6 +69,9 @@ class SemiSupervisedConfig(AlgorithmConfig):
     """sigmoid | linear | none: how mu(t) rises from 0 to unsup_weight."""
     rampup_length: float = 0.2
     """Share of training over which mu(t) rises."""
+    label_smoothing: float = 0.0
+    """On the labelled loss: bounds how far memorising a few labelled examples can push the
+    logits, and with them the confidence of every unlabelled prediction."""
     confident_share: float = 1.0
     """Of each predicted class in an unlabelled batch, the most confident share that may pass
     the mask (1.0: all; the threshold still applies)."""
@@ -78,6 +82,8 @@ class SemiSupervisedConfig(AlgorithmConfig):
     0.999 trailed a run of a few hundred steps and over-corrected it."""
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise TextsslError(f"algorithm.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0.0 < self.confident_share <= 1.0:
             raise TextsslError(f"algorithm.confident_share must be in (0, 1], got {self.confident_share}")
         if self.rampup not in RAMPS:
@@ -96,6 +102,9 @@ class SemiSupervised(Algorithm):
 
     def unsup_weight(self, progress: float) -> float:
         return self.config.unsup_weight * ramp_up(progress, self.config.rampup_length, self.config.rampup)
+
+    def supervised_loss(self, model: Classifier, labelled: Batch) -> torch.Tensor:
+        return F.cross_entropy(model(labelled), labelled["labels"], label_smoothing=self.config.label_smoothing)
 
     def mask(self, probs: torch.Tensor, threshold: float) -> torch.Tensor:
         """The confidence mask, limited to the most confident `confident_share` of each class."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig, StepOutput
 from textssl.ssl import hard_label_cross_entropy
@@ -31,7 +30,7 @@ class FixMatch(SemiSupervised):
     needs_strong_view = True
 
     def training_step(self, model, labelled, unlabelled, progress):
-        supervised = F.cross_entropy(model(labelled), labelled["labels"])
+        supervised = self.supervised_loss(model, labelled)
         with torch.no_grad():
             probs = self.align(torch.softmax(model(unlabelled.weak).float(), dim=-1))
         mask = self.mask(probs, self.config.threshold)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig, StepOutput
 from textssl.ssl import EMATeacher, mse_consistency
@@ -38,7 +37,7 @@ class MeanTeacher(SemiSupervised):
         self.state["teacher"] = EMATeacher(model, self.config.ema_decay)
 
     def training_step(self, model, labelled, unlabelled, progress):
-        supervised = F.cross_entropy(model(labelled), labelled["labels"])
+        supervised = self.supervised_loss(model, labelled)
         with torch.no_grad():
             probs = self.align(torch.softmax(self.state["teacher"](unlabelled.weak).float(), dim=-1))
         student_view = unlabelled.strong if unlabelled.strong is not None else unlabelled.weak

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig, StepOutput
 from textssl.ssl import hard_label_cross_entropy
@@ -33,7 +32,7 @@ class PseudoLabel(SemiSupervised):
     Config = PseudoLabelConfig
 
     def training_step(self, model, labelled, unlabelled, progress):
-        supervised = F.cross_entropy(model(labelled), labelled["labels"])
+        supervised = self.supervised_loss(model, labelled)
         logits = model(unlabelled.weak)
         probs = self.align(torch.softmax(logits.detach().float(), dim=-1))
         mask = self.mask(probs, self.config.threshold)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig, StepOutput
 from textssl.errors import TextsslError
@@ -46,7 +45,7 @@ class UDA(SemiSupervised):
 
     def training_step(self, model, labelled, unlabelled, progress):
         eta = tsa_threshold(self.config.tsa, progress, self.num_classes)
-        supervised, kept = tsa_cross_entropy(model(labelled), labelled["labels"], eta)
+        supervised, kept = tsa_cross_entropy(model(labelled), labelled["labels"], eta, self.config.label_smoothing)
         with torch.no_grad():
             probs = self.align(torch.softmax(model(unlabelled.weak).float(), dim=-1))
         mask = self.mask(probs, self.config.threshold)
