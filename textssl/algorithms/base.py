@@ -78,8 +78,9 @@ class SemiSupervisedConfig(AlgorithmConfig):
     distribution_alignment: bool = False
     """Scale unlabelled predictions so their running class frequencies match the labelled ones."""
     alignment_momentum: float = 0.99
-    """Of the running class frequencies: about the last 100 steps, near ReMixMatch's 128 batches.
-    0.999 trailed a run of a few hundred steps and over-corrected it."""
+    """Of the running class frequencies: about the last 100 steps, near ReMixMatch's 128
+    batches. Short runs swing faster than that; 0 aligns each batch on its own
+    (benchmarks/results/ssl_exploration.md)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
