@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
@@ -59,7 +58,7 @@ def augmented_views(texts: Dataset, config: ViewsConfig) -> Dataset:
     (partial / "key.json").write_text(json.dumps(key, indent=2))
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
-    return load_from_disk(str(Path(folder) / "data"))
+    return load_from_disk(str(folder / "data"))
 
 
 def with_augmented_views(splits: DatasetDict, config: ViewsConfig) -> DatasetDict:

@@ -14,7 +14,6 @@ import shutil
 import time
 from collections import defaultdict
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
 from accelerate import Accelerator
