@@ -5,7 +5,9 @@ is appended to a JSON-lines file, and a run whose key is already there is skippe
 harness can be stopped and started again across sittings. Runs use a GPU when the machine
 has one (accelerate picks it). After every run it writes, next to the results as .md, a
 table of every result in the file: test accuracy and macro-F1, mean ± std over seeds, and
-the largest share of one predicted class (collapse shows there).
+the largest share of one predicted class (collapse shows there). A result is keyed by the
+recipe's name, the seed and the overrides, not by the recipe's contents: after changing a
+recipe, start a new results file.
 
     python benchmarks/accuracy.py recipes/text/supervised.yaml --seeds 0 1 2 \
         --grid data.labels_per_class=10,50 --results benchmarks/results/baselines.jsonl
