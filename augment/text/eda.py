@@ -51,10 +51,22 @@ def _count(p: float, n: int) -> int:
     return max(1, int(p * n))
 
 
-class _WordNetOp(Augmenter):
-    def __init__(self, p: float, seed: int = 0, stopwords: frozenset[str] | set[str] = STOPWORDS) -> None:
+class _WordOp(Augmenter):
+    """An EDA operation on whitespace words, set by one probability ``p``."""
+
+    def __init__(self, p: float = 0.1, seed: int = 0) -> None:
         self.p = check_probability(p, self.name)
         self.seed = seed
+
+    def params(self) -> dict[str, Any]:
+        return {"p": self.p}
+
+
+class _WordNetOp(_WordOp):
+    """An operation that needs WordNet synonyms of the words that are not stop-words."""
+
+    def __init__(self, p: float = 0.1, seed: int = 0, stopwords: frozenset[str] | set[str] = STOPWORDS) -> None:
+        super().__init__(p, seed)
         self.stopwords = frozenset(stopwords)
 
     def _candidates(self, tokens: list[str]) -> list[tuple[int, tuple[str, str, str], tuple[str, ...]]]:
@@ -70,9 +82,6 @@ class _WordNetOp(Augmenter):
                 found.append((i, core, options))
         return found
 
-    def params(self) -> dict[str, Any]:
-        return {"p": self.p}
-
 
 class Synonym(_WordNetOp):
     """Replace ``max(1, int(p·n))`` non-stop-words that have WordNet synonyms by a random synonym.
@@ -82,9 +91,6 @@ class Synonym(_WordNetOp):
     """
 
     name = "synonym"
-
-    def __init__(self, p: float = 0.1, seed: int = 0, stopwords: frozenset[str] | set[str] = STOPWORDS) -> None:
-        super().__init__(p, seed, stopwords)
 
     def augment_one(self, text: str, rng: np.random.Generator) -> str:
         tokens = text.split()
@@ -103,9 +109,6 @@ class RandomInsert(_WordNetOp):
 
     name = "insert"
 
-    def __init__(self, p: float = 0.1, seed: int = 0, stopwords: frozenset[str] | set[str] = STOPWORDS) -> None:
-        super().__init__(p, seed, stopwords)
-
     def augment_one(self, text: str, rng: np.random.Generator) -> str:
         tokens = text.split()
         candidates = self._candidates(tokens)
@@ -115,17 +118,6 @@ class RandomInsert(_WordNetOp):
             _, _, options = candidates[rng.integers(len(candidates))]
             tokens.insert(int(rng.integers(len(tokens) + 1)), options[rng.integers(len(options))])
         return " ".join(tokens)
-
-
-class _WordOp(Augmenter):
-    """An EDA operation on whitespace words, set by one probability ``p``."""
-
-    def __init__(self, p: float = 0.1, seed: int = 0) -> None:
-        self.p = check_probability(p, self.name)
-        self.seed = seed
-
-    def params(self) -> dict[str, Any]:
-        return {"p": self.p}
 
 
 class RandomSwap(_WordOp):
