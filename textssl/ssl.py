@@ -95,9 +95,6 @@ def hard_label_cross_entropy(target: torch.Tensor, logits: torch.Tensor) -> torc
     return F.cross_entropy(logits, target.argmax(dim=-1), reduction="none")
 
 
-CONSISTENCY_LOSSES = {"kl": kl_consistency, "mse": mse_consistency, "ce": hard_label_cross_entropy}
-
-
 class DistributionAlignment(nn.Module):
     """Scale unlabelled predictions so their running class frequencies match the labelled prior.
 
