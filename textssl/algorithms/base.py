@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from textssl.config import AlgorithmConfig
-from textssl.errors import TextsslError
 from textssl.data import Views
+from textssl.errors import TextsslError
 from textssl.models import Classifier
 from textssl.models.base import Batch
 from textssl.ssl import RAMPS, DistributionAlignment, confidence_mask, most_confident_per_class, ramp_up
@@ -103,6 +103,15 @@ class SemiSupervised(Algorithm):
 
     def unsup_weight(self, progress: float) -> float:
         return self.config.unsup_weight * ramp_up(progress, self.config.rampup_length, self.config.rampup)
+
+    def combine(self, supervised: torch.Tensor, unsupervised: torch.Tensor, progress: float, probs: torch.Tensor,
+                mask: torch.Tensor, **logs: float) -> StepOutput:
+        """L = L_s + mu(t) L_u, with the logs every method shares (and its own `logs`)."""
+        weight = self.unsup_weight(progress)
+        return StepOutput(supervised + weight * unsupervised,
+                          {"loss/supervised": supervised.item(), "loss/unsupervised": unsupervised.item(),
+                           "unsup_weight": weight, **logs},
+                          unlabelled_probs=probs, mask=mask)
 
     def supervised_loss(self, model: Classifier, labelled: Batch) -> torch.Tensor:
         return F.cross_entropy(model(labelled), labelled["labels"], label_smoothing=self.config.label_smoothing)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig, StepOutput
+from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
 from textssl.ssl import EMATeacher, mse_consistency
 
 
@@ -42,11 +42,7 @@ class MeanTeacher(SemiSupervised):
             probs = self.align(torch.softmax(self.state["teacher"](unlabelled.weak).float(), dim=-1))
         student_view = unlabelled.strong if unlabelled.strong is not None else unlabelled.weak
         unsupervised = mse_consistency(probs, model(student_view).float()).mean()
-        weight = self.unsup_weight(progress)
-        return StepOutput(supervised + weight * unsupervised,
-                          {"loss/supervised": supervised.item(), "loss/unsupervised": unsupervised.item(),
-                           "unsup_weight": weight},
-                          unlabelled_probs=probs, mask=torch.ones_like(probs[:, 0]))
+        return self.combine(supervised, unsupervised, progress, probs, mask=torch.ones_like(probs[:, 0]))
 
     def after_optimizer_step(self, model):
         self.state["teacher"].update(model)

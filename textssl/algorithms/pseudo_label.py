@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig, StepOutput
+from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
 from textssl.ssl import hard_label_cross_entropy
 
 
@@ -37,8 +37,4 @@ class PseudoLabel(SemiSupervised):
         probs = self.align(torch.softmax(logits.detach().float(), dim=-1))
         mask = self.mask(probs, self.config.threshold)
         unsupervised = (hard_label_cross_entropy(probs, logits) * mask).mean()
-        weight = self.unsup_weight(progress)
-        return StepOutput(supervised + weight * unsupervised,
-                          {"loss/supervised": supervised.item(), "loss/unsupervised": unsupervised.item(),
-                           "unsup_weight": weight},
-                          unlabelled_probs=probs, mask=mask)
+        return self.combine(supervised, unsupervised, progress, probs, mask)

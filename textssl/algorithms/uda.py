@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig, StepOutput
+from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
 from textssl.errors import TextsslError
 from textssl.ssl import TSA_SCHEDULES, kl_consistency, sharpen, tsa_cross_entropy, tsa_threshold
 
@@ -51,8 +51,5 @@ class UDA(SemiSupervised):
         mask = self.mask(probs, self.config.threshold)
         target = sharpen(probs, self.config.temperature)
         unsupervised = (kl_consistency(target, model(unlabelled.strong).float()) * mask).mean()
-        weight = self.unsup_weight(progress)
-        return StepOutput(supervised + weight * unsupervised,
-                          {"loss/supervised": supervised.item(), "loss/unsupervised": unsupervised.item(),
-                           "unsup_weight": weight, "tsa_threshold": eta, "tsa_kept": kept.mean().item()},
-                          unlabelled_probs=probs, mask=mask)
+        return self.combine(supervised, unsupervised, progress, probs, mask,
+                            tsa_threshold=eta, tsa_kept=kept.mean().item())
