@@ -136,13 +136,19 @@ BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {
 }
 
 
+def write_cache_folder(target: Path, write: Callable[[Path], None]) -> None:
+    """Run `write(folder)` on a folder of this process's own, then put it in place of `target`,
+    so a cache folder is whole or absent even when a run is killed while writing it."""
+    partial = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    write(partial)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+
+
 def load_builtin(name: str) -> DatasetDict:
     """The named built-in dataset, built on first use and memory-mapped from the cache after."""
     target = cache_dir() / "datasets" / f"{name}-{CACHE_VERSION}"
     if not (target / "dataset_dict.json").is_file():
-        partial = target.with_name(target.name + f".tmp{os.getpid()}")
-        shutil.rmtree(partial, ignore_errors=True)
-        BUILTIN_DATASETS[name]().save_to_disk(str(partial))
-        shutil.rmtree(target, ignore_errors=True)
-        partial.rename(target)
+        write_cache_folder(target, lambda folder: BUILTIN_DATASETS[name]().save_to_disk(str(folder)))
     return load_from_disk(str(target))

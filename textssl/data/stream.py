@@ -20,6 +20,10 @@ from textssl.data.views import split_views
 Batch = dict[str, torch.Tensor]
 
 
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+
+
 @dataclass
 class Views:
     """An unlabelled batch: its weak view, its strong view (None when the data has none),
@@ -30,9 +34,8 @@ class Views:
     index: torch.Tensor
 
     def to(self, device: torch.device) -> Views:
-        def move(batch: Batch | None) -> Batch | None:
-            return None if batch is None else {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        return Views(move(self.weak), move(self.strong), self.index.to(device))
+        strong = None if self.strong is None else to_device(self.strong, device)
+        return Views(to_device(self.weak, device), strong, self.index.to(device))
 
 
 class BatchStream:

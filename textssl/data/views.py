@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
 from tqdm.auto import tqdm
 
 from textssl.config import ViewsConfig
-from textssl.data.builtin import cache_dir
+from textssl.data.builtin import cache_dir, write_cache_folder
 from textssl.errors import TextsslError
 
 SOURCE_COLUMN = "strong"
@@ -51,13 +50,13 @@ def augmented_views(texts: Dataset, config: ViewsConfig) -> Dataset:
     key_file = folder / "key.json"
     if key_file.is_file() and json.loads(key_file.read_text()) == key:
         return load_from_disk(str(folder / "data"))
-    views = _compute(texts, config)
-    partial = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    Dataset.from_dict({SOURCE_COLUMN: views}).save_to_disk(str(partial / "data"))
-    (partial / "key.json").write_text(json.dumps(key, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+    views = Dataset.from_dict({SOURCE_COLUMN: _compute(texts, config)})
+
+    def write(partial: Path) -> None:
+        views.save_to_disk(str(partial / "data"))
+        (partial / "key.json").write_text(json.dumps(key, indent=2))
+
+    write_cache_folder(folder, write)
     return load_from_disk(str(folder / "data"))
 
 

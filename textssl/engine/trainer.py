@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from textssl.algorithms import StepOutput, algorithm_class
 from textssl.config import Config
-from textssl.data import Batch, BatchStream, Views, load_splits, prepare_data
+from textssl.data import BatchStream, Views, load_splits, prepare_data
+from textssl.data.stream import to_device
 from textssl.data.views import SOURCE_COLUMN as STRONG_SOURCE
 from textssl.data.views import with_augmented_views
 from textssl.engine.checkpoint import completed, load_checkpoint, replace_directory, save_checkpoint
@@ -85,9 +86,6 @@ class Trainer:
     def backbone(self):
         return self.accelerator.unwrap_model(self.model)
 
-    def _to_device(self, batch: Batch) -> Batch:
-        return {key: value.to(self.accelerator.device, non_blocking=True) for key, value in batch.items()}
-
     def _start(self) -> dict:
         """Write the resolved config, or resume the run this folder holds; the trainer state."""
         config_file = self.output_dir / "config.yaml"
@@ -121,7 +119,7 @@ class Trainer:
             started = time.perf_counter()
             for micro in range(accumulation):
                 batch_number = step * accumulation + micro
-                labelled = self._to_device(self.labelled.batch(batch_number))
+                labelled = to_device(self.labelled.batch(batch_number), accelerator.device)
                 unlabelled = self.unlabelled.views(batch_number).to(accelerator.device)
                 last = micro == accumulation - 1
                 with nullcontext() if last else accelerator.no_sync(self.model), accelerator.autocast():
