@@ -34,7 +34,7 @@ import numpy as np
 
 from augment.base import Augmenter, check_probability, uniforms
 from augment.errors import AugmentError
-from augment.text.tokenize import norms, replace_words, split_words, word_list
+from augment.text.tokenize import norms, replace_in_texts, split_words, word_list
 
 FORMAT = "augment.tfidf/1"
 
@@ -190,13 +190,7 @@ class TfIdfReplace(Augmenter):
         prob, doc, position = self._scores([norms(t, p) for t, p in zip(texts, parts)])
         hit = np.flatnonzero(uniforms(keys[doc], position, stream=1) < prob)
         new_words = self.sample_words(uniforms(keys[doc[hit]], position[hit], stream=2))
-        out = list(texts)
-        changes: dict[int, dict[int, str]] = {}
-        for d, pos, word in zip(doc[hit].tolist(), position[hit].tolist(), new_words):
-            changes.setdefault(d, {})[pos] = word
-        for d, replacements in changes.items():
-            out[d] = replace_words(parts[d], replacements)
-        return out
+        return replace_in_texts(texts, parts, doc[hit].tolist(), position[hit].tolist(), new_words)
 
     def params(self) -> dict[str, Any]:
         stats = self.stats

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002ebef\U0002f800-\U0002fa1f"
 # A word: letters/digits/combining marks (no underscore, no CJK); else one non-space char.
@@ -99,3 +100,16 @@ def split_sentences(text: str) -> list[str]:
             start = match.end()
         sentences.append(line[start:].strip())
     return [s for s in sentences if s]
+
+
+def replace_in_texts(texts: list[str], parts: list[list[str]], docs: Iterable[int], positions: Iterable[int],
+                     words: Iterable[str]) -> list[str]:
+    """``texts`` with word ``positions[j]`` of text ``docs[j]`` replaced by ``words[j]``;
+    ``parts`` are the texts' ``split_words``. Texts without a replacement are returned as they are."""
+    changes: dict[int, dict[int, str]] = {}
+    for doc, position, word in zip(docs, positions, words):
+        changes.setdefault(doc, {})[position] = word
+    out = list(texts)
+    for doc, replacements in changes.items():
+        out[doc] = replace_words(parts[doc], replacements)
+    return out

@@ -16,7 +16,7 @@ import numpy as np
 
 from augment.base import Augmenter, check_probability, uniforms
 from augment.errors import AugmentError
-from augment.text.tokenize import replace_words, split_words, word_list
+from augment.text.tokenize import replace_in_texts, split_words, word_list
 
 
 class UniformReplace(Augmenter):
@@ -52,13 +52,7 @@ class UniformReplace(Augmenter):
         position = np.arange(len(doc)) - (np.cumsum(lengths) - lengths)[doc]
         hit = np.flatnonzero(uniforms(keys[doc], position, stream=1) < self.p)
         picks = (uniforms(keys[doc[hit]], position[hit], stream=2) * len(self.vocabulary)).astype(np.int64)
-        out = list(texts)
-        changes: dict[int, dict[int, str]] = {}
-        for d, pos, word in zip(doc[hit].tolist(), position[hit].tolist(), self.vocabulary[picks]):
-            changes.setdefault(d, {})[pos] = word
-        for d, replacements in changes.items():
-            out[d] = replace_words(parts[d], replacements)
-        return out
+        return replace_in_texts(texts, parts, doc[hit].tolist(), position[hit].tolist(), self.vocabulary[picks])
 
     def params(self) -> dict[str, Any]:
         return {"p": self.p, "vocabulary": None if self.vocabulary is None else len(self.vocabulary)}
