@@ -2,9 +2,9 @@
 
 A recipe is a YAML file with up to five sections (`data`, `model`, `train`, `views`,
 `algorithm`) and an optional `extends: other.yaml` (a path relative to the recipe) whose
-values it overrides. Every key is checked against the dataclasses below; the `algorithm` section is
-checked against the options of the algorithm it names. Unknown keys and values of the wrong
-type are errors that name the file and the key.
+values it overrides. Every key is checked against the dataclasses below; the `algorithm`
+section is checked against the options of the algorithm it names. Unknown keys and values
+of the wrong type are errors that name the file and the key.
 """
 
 from __future__ import annotations

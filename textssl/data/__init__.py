@@ -37,8 +37,9 @@ def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], *, lab
     """Split the training pool into labelled and unlabelled sets and preprocess every split.
 
     A `strong` column in the pool (see `textssl.data.views`) is preprocessed too and kept
-    in the unlabelled set only. `all_labelled` keeps every training label (the fully supervised reference). When no
-    example is left unlabelled, the whole pool (without labels) serves as the unlabelled set.
+    in the unlabelled set only. `all_labelled` keeps every training label (the fully
+    supervised reference). When no example is left unlabelled, the whole pool (without
+    labels) serves as the unlabelled set.
     """
     names = splits["train"].features["label"].names
     labels = np.asarray(splits["train"]["label"])
