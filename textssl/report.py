@@ -1,9 +1,10 @@
 """`textssl report RUN`: the training dynamics of a run as a table, one row per logged step.
 
 Reads the run folder's `metrics.jsonl` (or such a file given directly). The columns are
-what tells a semi-supervised run that works from one that collapses: the two losses, the unsupervised weight, the mask rate, the
-accuracy of the unlabelled targets against the hidden labels, the share of each predicted
-class on unlabelled data, and dev accuracy where it was measured.
+what tells a semi-supervised run that works from one that collapses: the two losses, the
+unsupervised weight, the mask rate, the accuracy of the unlabelled targets against the
+hidden labels, the share of each predicted class on unlabelled data, and dev accuracy
+where it was measured.
 """
 
 from __future__ import annotations
