@@ -74,6 +74,7 @@ def test_value_checks():
         load_config(None, ["data.num_labels=20"])
     with pytest.raises(TextsslError, match="lr_schedule"):
         load_config(None, ["train.lr_schedule=step"])
+    assert load_config(None, ["train.mixed_precision=no"]).train.mixed_precision == "no"  # not YAML's false
 
 
 def test_shipped_recipes_load():

@@ -104,3 +104,33 @@ def test_computed_views_are_cached_by_key_and_rebuilt_when_the_key_differs(monke
 
     other_seed = views_module.augmented_views(texts, ViewsConfig(augment=["swap:p=0.5"], copies=2, seed=4))
     assert other_seed["strong"] != first and len(computed) == 3
+
+
+@pytest.mark.parametrize("algorithm", [["algorithm.name=mean_teacher"], [*UDA, "algorithm.ema_decay=0.9"]],
+                         ids=["mean_teacher", "uda_with_teacher"])
+def test_a_teacher_is_the_model_evaluated_and_saved(tiny_config, algorithm):
+    trainer = Trainer(tiny_config("views.column=augmented", *algorithm, "train.max_steps=12", "train.eval_every=12"))
+    finish, student = trainer._finish, {}
+
+    def keep_the_student(*args):  # _finish loads the saved model into the student, then tests it
+        student.update({name: weights.clone() for name, weights in trainer.backbone.state_dict().items()})
+        return finish(*args)
+
+    trainer._finish = keep_the_student
+    trainer.train()
+    teacher = trainer.algorithm.state["teacher"].model.state_dict()
+    tested = trainer.backbone.state_dict()
+    assert all(torch.equal(tested[name], weights) for name, weights in teacher.items())
+    assert not all(torch.equal(student[name], weights) for name, weights in teacher.items())
+
+
+def test_targets_come_from_the_teacher_when_there_is_one(tiny_config):
+    trainer = Trainer(tiny_config(*UDA, "algorithm.ema_decay=0.99"))
+    teacher = trainer.algorithm.state["teacher"]
+    with torch.no_grad():
+        for parameter in trainer.backbone.parameters():
+            parameter.add_(torch.randn_like(parameter))  # the student moves away from the teacher
+    views = trainer.unlabelled.views(0)
+    targets = trainer.algorithm.targets(trainer.model, views.weak)
+    assert torch.allclose(targets, torch.softmax(teacher(views.weak), dim=-1))
+    assert not torch.allclose(targets, torch.softmax(trainer.model.eval()(views.weak), dim=-1))

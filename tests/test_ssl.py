@@ -78,6 +78,9 @@ def test_ramp_up():
     assert ramp_up(0.4, 0.4) == ramp_up(0.9, 0.4) == 1.0
     assert ramp_up(0.1, 0.4, "linear") == pytest.approx(0.25)
     assert ramp_up(0.0, 0.4, "none") == 1.0
+    assert ramp_up(0.1, 0.4, "linear", start=0.2) == 0.0  # waits until `start`, then rises over `length`
+    assert ramp_up(0.3, 0.4, "linear", start=0.2) == pytest.approx(0.25)
+    assert ramp_up(0.7, 0.4, "linear", start=0.2) == 1.0
 
 
 def test_ema_update_matches_its_formula():

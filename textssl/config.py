@@ -119,6 +119,8 @@ class TrainConfig:
                 raise TextsslError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         if self.lr_schedule not in ("linear", "cosine", "constant"):
             raise TextsslError(f"train.lr_schedule must be linear, cosine or constant, got {self.lr_schedule!r}")
+        if self.mixed_precision == "False":  # YAML reads a bare `no` as false
+            self.mixed_precision = "no"
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise TextsslError(f"train.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
         if self.best_metric not in ("accuracy", "macro_f1"):

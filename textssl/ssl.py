@@ -19,14 +19,19 @@ RAMPS = ("sigmoid", "linear", "none")
 TSA_SCHEDULES = ("linear", "exp", "log", "none")
 
 
-def ramp_up(progress: float, length: float, kind: str = "sigmoid") -> float:
-    """Weight in [0, 1] for the unsupervised loss, rising over the first `length` of training.
+def ramp_up(progress: float, length: float, kind: str = "sigmoid", start: float = 0.0) -> float:
+    """Weight in [0, 1] for the unsupervised loss: 0 until `start`, then rising over `length`.
 
-    sigmoid: exp(-5 (1 - t)^2) (Laine & Aila); linear: t; none: always 1.
+    Both are shares of training. sigmoid: exp(-5 (1 - t)^2) (Laine & Aila); linear: t;
+    none: always 1.
     """
-    if kind == "none" or length <= 0:
+    if kind == "none":
         return 1.0
-    t = min(1.0, progress / length)
+    if progress < start:
+        return 0.0
+    if length <= 0:
+        return 1.0
+    t = min(1.0, (progress - start) / length)
     return math.exp(-5.0 * (1.0 - t) ** 2) if kind == "sigmoid" else t
 
 

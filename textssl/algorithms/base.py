@@ -12,7 +12,8 @@ from textssl.data import Views
 from textssl.errors import TextsslError
 from textssl.models import Classifier
 from textssl.models.base import Batch
-from textssl.ssl import RAMPS, DistributionAlignment, confidence_mask, most_confident_per_class, ramp_up
+from textssl.ssl import (RAMPS, DistributionAlignment, EMATeacher, confidence_mask, most_confident_per_class,
+                         ramp_up)
 
 
 @dataclass
@@ -58,6 +59,10 @@ class Algorithm:
     def after_optimizer_step(self, model: Classifier) -> None:
         """Called after every optimizer step with the unwrapped model (EMA updates go here)."""
 
+    def evaluation_model(self, model: nn.Module) -> nn.Module:
+        """The model that is evaluated and saved: the student `model` unless a method says otherwise."""
+        return model
+
 
 @dataclass
 class SemiSupervisedConfig(AlgorithmConfig):
@@ -69,6 +74,11 @@ class SemiSupervisedConfig(AlgorithmConfig):
     """sigmoid | linear | none: how mu(t) rises from 0 to unsup_weight."""
     rampup_length: float = 0.2
     """Share of training over which mu(t) rises."""
+    rampup_start: float = 0.0
+    """Share of training before mu(t) starts rising (Lee 2013 waits 100 of 600 iterations)."""
+    ema_decay: float = 0.0
+    """0: the targets on unlabelled data come from the model itself. Above 0: from an EMA
+    teacher with this decay, which is also the model evaluated and saved."""
     label_smoothing: float = 0.0
     """On the labelled loss: bounds how far memorising a few labelled examples can push the
     logits, and with them the confidence of every unlabelled prediction."""
@@ -87,12 +97,17 @@ class SemiSupervisedConfig(AlgorithmConfig):
             raise TextsslError(f"algorithm.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0.0 < self.confident_share <= 1.0:
             raise TextsslError(f"algorithm.confident_share must be in (0, 1], got {self.confident_share}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise TextsslError(f"algorithm.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0.0 <= self.rampup_start < 1.0:
+            raise TextsslError(f"algorithm.rampup_start must be in [0, 1), got {self.rampup_start}")
         if self.rampup not in RAMPS:
             raise TextsslError(f"algorithm.rampup must be one of {', '.join(RAMPS)}, got {self.rampup!r}")
 
 
 class SemiSupervised(Algorithm):
-    """Base of the methods with an unsupervised term: its weight and optional alignment."""
+    """Base of the methods with an unsupervised term: its weight, its targets (from the model
+    or an EMA teacher) and optional alignment."""
 
     Config = SemiSupervisedConfig
     config: SemiSupervisedConfig
@@ -100,9 +115,31 @@ class SemiSupervised(Algorithm):
     def setup(self, model: Classifier, labelled_counts: torch.Tensor) -> None:
         if self.config.distribution_alignment:
             self.state["alignment"] = DistributionAlignment(labelled_counts, self.config.alignment_momentum)
+        if self.config.ema_decay > 0:
+            self.state["teacher"] = EMATeacher(model, self.config.ema_decay)
+
+    def after_optimizer_step(self, model: Classifier) -> None:
+        if "teacher" in self.state:
+            self.state["teacher"].update(model)
+
+    def evaluation_model(self, model: nn.Module) -> nn.Module:
+        return self.state["teacher"].model if "teacher" in self.state else model
 
     def unsup_weight(self, progress: float) -> float:
-        return self.config.unsup_weight * ramp_up(progress, self.config.rampup_length, self.config.rampup)
+        config = self.config
+        return config.unsup_weight * ramp_up(progress, config.rampup_length, config.rampup, config.rampup_start)
+
+    @torch.no_grad()
+    def targets(self, model: Classifier, weak: Batch, own_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """Class probabilities on the weak view, from the teacher when there is one, aligned when asked.
+
+        `own_logits`: the model's logits on `weak` when the caller has computed them already.
+        """
+        if "teacher" in self.state:
+            logits = self.state["teacher"](weak)
+        else:
+            logits = own_logits if own_logits is not None else model(weak)
+        return self.align(torch.softmax(logits.float(), dim=-1))
 
     def combine(self, supervised: torch.Tensor, unsupervised: torch.Tensor, progress: float, probs: torch.Tensor,
                 mask: torch.Tensor, **logs: float) -> StepOutput:

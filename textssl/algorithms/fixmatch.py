@@ -1,6 +1,7 @@
 """FixMatch (Sohn et al. 2020): confident hard pseudo-labels from the weak view teach the strong view.
 
-    p = softmax(f(weak))                     no gradient; distribution-aligned when asked
+    p = softmax(f(weak))                     no gradient (the EMA teacher's when ema_decay > 0);
+                                             distribution-aligned when asked
     mask = max(p) >= threshold               (0.95)
     L = CE(labelled) + mu(t) * mean(mask * CE(f(strong), argmax p))
 
@@ -10,8 +11,6 @@ Paper defaults: threshold 0.95, lambda_u 1, no ramp-up, uratio 7.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
 from textssl.ssl import hard_label_cross_entropy
@@ -31,8 +30,7 @@ class FixMatch(SemiSupervised):
 
     def training_step(self, model, labelled, unlabelled, progress):
         supervised = self.supervised_loss(model, labelled)
-        with torch.no_grad():
-            probs = self.align(torch.softmax(model(unlabelled.weak).float(), dim=-1))
+        probs = self.targets(model, unlabelled.weak)
         mask = self.mask(probs, self.config.threshold)
         unsupervised = (hard_label_cross_entropy(probs, model(unlabelled.strong)) * mask).mean()
         return self.combine(supervised, unsupervised, progress, probs, mask)

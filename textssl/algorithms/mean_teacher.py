@@ -7,6 +7,7 @@
 The student sees the strong view when the data has one, else the weak view with its own
 dropout noise. Defaults follow USB's Mean Teacher: decay 0.999, consistency weight 50
 (the squared error of probability vectors is small), sigmoid ramp-up over 40 % of training.
+The teacher is the model evaluated and saved, as in the paper.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 import torch
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
-from textssl.ssl import EMATeacher, mse_consistency
+from textssl.errors import TextsslError
+from textssl.ssl import mse_consistency
 
 
 @dataclass
@@ -26,23 +28,20 @@ class MeanTeacherConfig(SemiSupervisedConfig):
     unsup_weight: float = 50.0
     rampup_length: float = 0.4
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.ema_decay <= 0:
+            raise TextsslError(f"algorithm.ema_decay of mean_teacher must be above 0, got {self.ema_decay}")
+
 
 class MeanTeacher(SemiSupervised):
     name = "mean_teacher"
     Config = MeanTeacherConfig
     config: MeanTeacherConfig
 
-    def setup(self, model, labelled_counts):
-        super().setup(model, labelled_counts)
-        self.state["teacher"] = EMATeacher(model, self.config.ema_decay)
-
     def training_step(self, model, labelled, unlabelled, progress):
         supervised = self.supervised_loss(model, labelled)
-        with torch.no_grad():
-            probs = self.align(torch.softmax(self.state["teacher"](unlabelled.weak).float(), dim=-1))
+        probs = self.targets(model, unlabelled.weak)
         student_view = unlabelled.strong if unlabelled.strong is not None else unlabelled.weak
         unsupervised = mse_consistency(probs, model(student_view).float()).mean()
         return self.combine(supervised, unsupervised, progress, probs, mask=torch.ones_like(probs[:, 0]))
-
-    def after_optimizer_step(self, model):
-        self.state["teacher"].update(model)

@@ -1,6 +1,7 @@
 """Pseudo-labelling (Lee 2013): the model's own argmax on unlabelled data as a training label.
 
-    p = softmax(f(x)) on the unlabelled input, no gradient through the label
+    p = softmax(f(x)) on the unlabelled input, no gradient through the label (the EMA
+        teacher's when ema_decay > 0; distribution-aligned when asked)
     mask = max(p) >= threshold               (0: every example, as in the paper)
     L = CE(labelled) + mu(t) * mean(mask * CE(f(x), argmax p))
 
@@ -11,8 +12,6 @@ Uses the weak view only; no augmentation needed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
 from textssl.ssl import hard_label_cross_entropy
@@ -34,7 +33,7 @@ class PseudoLabel(SemiSupervised):
     def training_step(self, model, labelled, unlabelled, progress):
         supervised = self.supervised_loss(model, labelled)
         logits = model(unlabelled.weak)
-        probs = self.align(torch.softmax(logits.detach().float(), dim=-1))
+        probs = self.targets(model, unlabelled.weak, own_logits=logits.detach())
         mask = self.mask(probs, self.config.threshold)
         unsupervised = (hard_label_cross_entropy(probs, logits) * mask).mean()
         return self.combine(supervised, unsupervised, progress, probs, mask)

@@ -1,6 +1,7 @@
 """UDA (Xie et al. 2020): consistency between a sharpened weak-view target and the strong view.
 
-    p = softmax(f(weak))                     no gradient; distribution-aligned when asked
+    p = softmax(f(weak))                     no gradient (the EMA teacher's when ema_decay > 0);
+                                             distribution-aligned when asked
     mask = max(p) >= threshold               (0.8)
     L_u = mean(mask * KL(sharpen(p, T) || softmax(f(strong))))    T = 0.4
     L_s = cross-entropy over the labelled examples whose correct-class probability is
@@ -15,8 +16,6 @@ code (USB's version masks on the largest probability; its NLP UDA results sit at
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
 from textssl.errors import TextsslError
@@ -46,8 +45,7 @@ class UDA(SemiSupervised):
     def training_step(self, model, labelled, unlabelled, progress):
         eta = tsa_threshold(self.config.tsa, progress, self.num_classes)
         supervised, kept = tsa_cross_entropy(model(labelled), labelled["labels"], eta, self.config.label_smoothing)
-        with torch.no_grad():
-            probs = self.align(torch.softmax(model(unlabelled.weak).float(), dim=-1))
+        probs = self.targets(model, unlabelled.weak)
         mask = self.mask(probs, self.config.threshold)
         target = sharpen(probs, self.config.temperature)
         unsupervised = (kl_consistency(target, model(unlabelled.strong).float()) * mask).mean()

@@ -144,13 +144,15 @@ class Trainer:
                 bar.set_postfix({k: f"{v:.4g}" for k, v in means.items() if k.startswith("loss")})
                 window.clear()
             if done % config.eval_every == 0 or done == config.max_steps:
-                dev = evaluate(self.model, self.dev_loader, accelerator, len(self.data.label_names))
+                evaluated = self.algorithm.evaluation_model(self.model)
+                dev = evaluate(evaluated, self.dev_loader, accelerator, len(self.data.label_names))
                 log.write(done, {f"dev/{key}": value for key, value in dev.items()})
                 best = state["best_dev"]
                 if best is None or dev[config.best_metric] > best[config.best_metric]:
                     state.update(best_step=done, best_dev=dev)
                     if main:
-                        replace_directory(self.output_dir / "model", self.backbone.save_pretrained)
+                        saved = self.algorithm.evaluation_model(self.backbone)
+                        replace_directory(self.output_dir / "model", saved.save_pretrained)
                     accelerator.wait_for_everyone()
             if done % config.save_every == 0 or done == config.max_steps:
                 save_checkpoint(accelerator, self.output_dir / "checkpoint", done,
