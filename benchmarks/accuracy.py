@@ -7,7 +7,8 @@ has one (accelerate picks it). After every run it writes, next to the results as
 table of every result in the file: test accuracy and macro-F1, mean ± std over seeds, and
 the largest share of one predicted class (collapse shows there). A result is keyed by the
 recipe's name, the seed and the overrides, not by the recipe's contents: after changing a
-recipe, start a new results file.
+recipe, start a new results file. `--jobs N` runs N at a time (on CPU each gets its
+share of the cores).
 
     python benchmarks/accuracy.py recipes/text/supervised.yaml --seeds 0 1 2 \
         --grid data.labels_per_class=10,50 --results benchmarks/results/baselines.jsonl
@@ -18,10 +19,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
@@ -35,13 +39,14 @@ def load_results(path: Path) -> dict[str, dict]:
     return {row["key"]: row for row in map(json.loads, path.read_text().splitlines()) if row}
 
 
-def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, extra: list[str]) -> dict:
+def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, extra: list[str],
+            threads: int) -> dict:
     key = run_key(recipe, seed, overrides)
     output_dir = out_root / key.replace(" ", "_").replace("=", "-")
     command = [sys.executable, "-m", "textssl", "train", recipe, f"train.seed={seed}",
                f"train.output_dir={output_dir}", "train.progress_bar=false", *overrides, *extra]
     started = time.time()
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, env={"OMP_NUM_THREADS": str(threads), **os.environ})
     metrics = json.loads((output_dir / "metrics.json").read_text())
     return {"key": key, "recipe": Path(recipe).stem, "seed": seed, "overrides": list(overrides),
             "test": metrics["test"], "dev": metrics["dev"], "best_step": metrics["best_step"],
@@ -76,23 +81,34 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/accuracy.jsonl"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"), help="run folders")
     parser.add_argument("--extra", nargs="*", default=[], help="overrides applied to every run, not part of its key")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     args = parser.parse_args()
 
     axes = [[f"{item.split('=', 1)[0]}={value}" for value in item.split("=", 1)[1].split(",")] for item in args.grid]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     done = load_results(args.results)
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    lock = threading.Lock()
+
+    def run_and_record(recipe: str, seed: int, overrides: tuple[str, ...]) -> None:
+        print(f"run: {run_key(recipe, seed, overrides)}", flush=True)
+        row = run_one(recipe, seed, overrides, args.out, args.extra, threads)
+        with lock:
+            with args.results.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            done[row["key"]] = row
+            args.results.with_suffix(".md").write_text(table(list(done.values())) + "\n")
+
     # seeds outermost: a partial sitting still compares every recipe on the same seeds
-    for seed, overrides, recipe in itertools.product(args.seeds, list(itertools.product(*axes)), args.recipes):
-        key = run_key(recipe, seed, overrides)
-        if key in done:
-            print(f"skip (done): {key}", flush=True)
-            continue
-        print(f"run: {key}", flush=True)
-        row = run_one(recipe, seed, overrides, args.out, args.extra)
-        with args.results.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
-        done[key] = row
-        args.results.with_suffix(".md").write_text(table(list(done.values())) + "\n")
+    with ThreadPoolExecutor(args.jobs) as pool:
+        runs = []
+        for seed, overrides, recipe in itertools.product(args.seeds, list(itertools.product(*axes)), args.recipes):
+            if run_key(recipe, seed, overrides) in done:
+                print(f"skip (done): {run_key(recipe, seed, overrides)}", flush=True)
+            else:
+                runs.append(pool.submit(run_and_record, recipe, seed, overrides))
+        for run in runs:
+            run.result()
     print(table(list(done.values())))
 
 
