@@ -1,5 +1,6 @@
 # `make train` and `make test` set everything up on first use (scripts/setup.sh).
 VENV ?= .venv
+RECIPE ?= recipes/text/fixmatch.yaml
 
 .PHONY: setup train test
 setup:
