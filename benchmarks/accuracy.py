@@ -103,8 +103,9 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         runs = []
         for seed, overrides, recipe in itertools.product(args.seeds, list(itertools.product(*axes)), args.recipes):
-            if run_key(recipe, seed, overrides) in done:
-                print(f"skip (done): {run_key(recipe, seed, overrides)}", flush=True)
+            key = run_key(recipe, seed, overrides)
+            if key in done:
+                print(f"skip (done): {key}", flush=True)
             else:
                 runs.append(pool.submit(run_and_record, recipe, seed, overrides))
         for run in runs:

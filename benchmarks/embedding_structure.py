@@ -37,9 +37,7 @@ SELF_TRAINING_SHARES = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 
 @torch.no_grad()
-def embed(texts: list[str], max_length: int, batch_size: int = 128) -> dict[str, np.ndarray]:
-    path = resolve_model_path("minilm-l6")
-    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+def embed(texts: list[str], tokenizer, model, max_length: int, batch_size: int = 128) -> dict[str, np.ndarray]:
     mean, cls = [], []
     for start in tqdm(range(0, len(texts), batch_size), desc="embedding"):
         encoded = tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
@@ -89,8 +87,10 @@ def main() -> None:
     splits = load_splits(config.data)
     names = splits["train"].features["label"].names
     labels, test_labels = np.asarray(splits["train"]["label"]), np.asarray(splits["test"]["label"])
-    pools = embed(splits["train"]["text"], config.data.max_length)
-    tests = embed(splits["test"]["text"], config.data.max_length)
+    path = resolve_model_path(config.model.name)
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    pools = embed(splits["train"]["text"], tokenizer, model, config.data.max_length)
+    tests = embed(splits["test"]["text"], tokenizer, model, config.data.max_length)
 
     lines = ["| embedding | read-out | test accuracy |", "|---|---|---|"]
     for kind, pool in pools.items():
