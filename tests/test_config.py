@@ -72,6 +72,8 @@ def test_extends_cycle_and_missing_recipe(tmp_path):
 def test_value_checks():
     with pytest.raises(TextsslError, match="either `labels_per_class` or `num_labels`"):
         load_config(None, ["data.num_labels=20"])
+    with pytest.raises(TextsslError, match="override 'train.max_steps=\\[': the value is not valid YAML"):
+        load_config(None, ["train.max_steps=["])
     with pytest.raises(TextsslError, match="lr_schedule"):
         load_config(None, ["train.lr_schedule=step"])
 

@@ -178,7 +178,10 @@ def _parse_overrides(overrides: list[str] | tuple[str, ...]) -> DictConfig:
     parsed = OmegaConf.create()
     for item in overrides:
         key, value = item.split("=", 1)
-        OmegaConf.update(parsed, key, yaml.load(value, Loader=_YamlLoader), merge=True)
+        try:
+            OmegaConf.update(parsed, key, yaml.load(value, Loader=_YamlLoader), merge=True)
+        except yaml.YAMLError as error:
+            raise TextsslError(f"override {item!r}: the value is not valid YAML ({getattr(error, 'problem', error)})") from None
     return parsed
 
 
