@@ -133,6 +133,13 @@ class AlgorithmConfig:
     """Base of every algorithm's options; each algorithm file subclasses it."""
 
     name: str = "supervised"
+    ema_decay: float = 0.0
+    """Above 0: keep an EMA of the weights with this decay; it is the model evaluated and
+    saved, and the teacher whose predictions semi-supervised methods train towards."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise TextsslError(f"algorithm.ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 @dataclass
