@@ -66,9 +66,13 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
         return f"{mean} ± {statistics.stdev(values):.3f}" if len(values) > 1 else mean
 
     def gain(recipe: str, overrides: list[str], members: dict[int, dict]) -> str:
-        reference = groups.get((baseline, *overrides), {})
+        """Against the `baseline` run with the most of these overrides (a baseline row with an
+        extra override, e.g. a control, is compared with the plain baseline)."""
+        candidates = [key for key in groups if key[0] == baseline and key != (recipe, *overrides)
+                      and set(key[1:]) <= set(overrides)]
+        reference = groups[max(candidates, key=len)] if candidates else {}
         seeds = sorted(set(members) & set(reference))
-        if recipe == baseline or not seeds:
+        if not seeds:
             return "—"
         return spread([members[s]["test"]["accuracy"] - reference[s]["test"]["accuracy"] for s in seeds], sign="+")
 
