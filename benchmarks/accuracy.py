@@ -76,7 +76,8 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
             return "—"
         return spread([members[s]["test"]["accuracy"] - reference[s]["test"]["accuracy"] for s in seeds], sign="+")
 
-    lines = [f"| run | seeds | test accuracy | test macro-F1 | largest predicted class | accuracy gain over {baseline}, paired by seed |",
+    lines = [f"| run | seeds | test accuracy | test macro-F1 | largest predicted class "
+             f"| accuracy gain over {baseline}, paired by seed |",
              "|---|---|---|---|---|---|"]
     for (recipe, *overrides), members in groups.items():
         ordered = [members[seed] for seed in sorted(members)]

@@ -188,7 +188,8 @@ def _parse_overrides(overrides: list[str] | tuple[str, ...]) -> DictConfig:
         try:
             OmegaConf.update(parsed, key, yaml.load(value, Loader=_YamlLoader), merge=True)
         except yaml.YAMLError as error:
-            raise TextsslError(f"override {item!r}: the value is not valid YAML ({getattr(error, 'problem', error)})") from None
+            reason = getattr(error, "problem", error)
+            raise TextsslError(f"override {item!r}: the value is not valid YAML ({reason})") from None
     return parsed
 
 
