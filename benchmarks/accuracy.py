@@ -53,23 +53,39 @@ def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, 
             "wall_seconds": round(time.time() - started, 1), "command": " ".join(command[1:])}
 
 
-def table(rows: list[dict]) -> str:
-    groups: dict[tuple, list[dict]] = {}
+def table(rows: list[dict], baseline: str = "supervised") -> str:
+    """Mean ± std over seeds per run, and the accuracy gain over `baseline` paired by seed
+    (the labelled examples a seed draws move every method alike, so the paired gain is the
+    sharper comparison)."""
+    groups: dict[tuple, dict[int, dict]] = {}
     for row in rows:
-        groups.setdefault((row["recipe"], *row["overrides"]), []).append(row)
+        groups.setdefault((row["recipe"], *row["overrides"]), {})[row["seed"]] = row
 
-    def spread(values: list[float]) -> str:
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+    def spread(values: list[float], sign: str = "") -> str:
+        mean = f"{statistics.mean(values):{sign}.3f}"
+        return f"{mean} ± {statistics.stdev(values):.3f}" if len(values) > 1 else mean
 
-    lines = ["| run | seeds | test accuracy | test macro-F1 | largest predicted class |",
-             "|---|---|---|---|---|"]
+    def gain(recipe: str, overrides: list[str], members: dict[int, dict]) -> str:
+        """Against the `baseline` run with the most of these overrides (a baseline row with an
+        extra override, e.g. a control, is compared with the plain baseline)."""
+        candidates = [key for key in groups if key[0] == baseline and key != (recipe, *overrides)
+                      and set(key[1:]) <= set(overrides)]
+        reference = groups[max(candidates, key=len)] if candidates else {}
+        seeds = sorted(set(members) & set(reference))
+        if not seeds:
+            return "—"
+        return spread([members[s]["test"]["accuracy"] - reference[s]["test"]["accuracy"] for s in seeds], sign="+")
+
+    lines = [f"| run | seeds | test accuracy | test macro-F1 | largest predicted class "
+             f"| accuracy gain over {baseline}, paired by seed |",
+             "|---|---|---|---|---|---|"]
     for (recipe, *overrides), members in groups.items():
-        seeds = ",".join(str(m["seed"]) for m in sorted(members, key=lambda m: m["seed"]))
-        lines.append(f"| {' '.join([recipe, *overrides])} | {seeds} "
-                     f"| {spread([m['test']['accuracy'] for m in members])} "
-                     f"| {spread([m['test']['macro_f1'] for m in members])} "
-                     f"| {max(m['test']['majority_share'] for m in members):.3f} |")
+        ordered = [members[seed] for seed in sorted(members)]
+        lines.append(f"| {' '.join([recipe, *overrides])} | {','.join(map(str, sorted(members)))} "
+                     f"| {spread([m['test']['accuracy'] for m in ordered])} "
+                     f"| {spread([m['test']['macro_f1'] for m in ordered])} "
+                     f"| {max(m['test']['majority_share'] for m in ordered):.3f} "
+                     f"| {gain(recipe, overrides, members)} |")
     return "\n".join(lines)
 
 

@@ -72,9 +72,21 @@ def test_extends_cycle_and_missing_recipe(tmp_path):
 def test_value_checks():
     with pytest.raises(TextsslError, match="either `labels_per_class` or `num_labels`"):
         load_config(None, ["data.num_labels=20"])
+    with pytest.raises(TextsslError, match="override 'train.max_steps=\\[': the value is not valid YAML"):
+        load_config(None, ["train.max_steps=["])
     with pytest.raises(TextsslError, match="lr_schedule"):
         load_config(None, ["train.lr_schedule=step"])
-    assert load_config(None, ["train.mixed_precision=no"]).train.mixed_precision == "no"  # not YAML's false
+
+
+def test_yes_no_words_stay_strings_for_string_fields(tmp_path):
+    """YAML 1.1 reads `no` as false; a string field must get the word, a bool field its meaning."""
+    recipe = write(tmp_path / "r.yaml", "train:\n  mixed_precision: no\n  resume: no\ndata:\n  dataset: off\n")
+    config = load_config(recipe)
+    assert (config.train.mixed_precision, config.train.resume, config.data.dataset) == ("no", False, "off")
+    config = load_config(None, ["train.mixed_precision=no", "train.progress_bar=off", "train.resume=true",
+                                "train.max_steps=7", "train.learning_rate=1e-4"])
+    assert (config.train.mixed_precision, config.train.progress_bar, config.train.resume) == ("no", False, True)
+    assert (config.train.max_steps, config.train.learning_rate) == (7, 1e-4)
 
 
 def test_shipped_recipes_load():

@@ -106,8 +106,9 @@ def test_computed_views_are_cached_by_key_and_rebuilt_when_the_key_differs(monke
     assert other_seed["strong"] != first and len(computed) == 3
 
 
-@pytest.mark.parametrize("algorithm", [["algorithm.name=mean_teacher"], [*UDA, "algorithm.ema_decay=0.9"]],
-                         ids=["mean_teacher", "uda_with_teacher"])
+@pytest.mark.parametrize("algorithm", [["algorithm.name=mean_teacher"], [*UDA, "algorithm.ema_decay=0.9"],
+                                       ["algorithm.name=supervised", "algorithm.ema_decay=0.9"]],
+                         ids=["mean_teacher", "uda_with_teacher", "supervised_with_ema"])
 def test_a_teacher_is_the_model_evaluated_and_saved(tiny_config, algorithm):
     trainer = Trainer(tiny_config("views.column=augmented", *algorithm, "train.max_steps=12", "train.eval_every=12"))
     finish, student = trainer._finish, {}

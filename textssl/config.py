@@ -10,6 +10,7 @@ of the wrong type are errors that name the file and the key.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,6 @@ class TrainConfig:
                 raise TextsslError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         if self.lr_schedule not in ("linear", "cosine", "constant"):
             raise TextsslError(f"train.lr_schedule must be linear, cosine or constant, got {self.lr_schedule!r}")
-        if self.mixed_precision == "False":  # YAML reads a bare `no` as false
-            self.mixed_precision = "no"
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise TextsslError(f"train.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
         if self.best_metric not in ("accuracy", "macro_f1"):
@@ -134,6 +133,13 @@ class AlgorithmConfig:
     """Base of every algorithm's options; each algorithm file subclasses it."""
 
     name: str = "supervised"
+    ema_decay: float = 0.0
+    """Above 0: keep an EMA of the weights with this decay; it is the model evaluated and
+    saved, and the teacher whose predictions semi-supervised methods train towards."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise TextsslError(f"algorithm.ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 @dataclass
@@ -160,6 +166,33 @@ class Config:
         return dataclasses.asdict(self)
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. YAML 1.1 also reads yes/no/on/off as booleans,
+    which would turn `mixed_precision: no` into false; bool fields still accept those words."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+
+
+def _parse_overrides(overrides: list[str] | tuple[str, ...]) -> DictConfig:
+    bad = [item for item in overrides if "=" not in item or "." not in item.split("=", 1)[0]]
+    if bad:
+        raise TextsslError(f"overrides look like section.key=value (e.g. train.max_steps=100), got {bad[0]!r}")
+    parsed = OmegaConf.create()
+    for item in overrides:
+        key, value = item.split("=", 1)
+        try:
+            OmegaConf.update(parsed, key, yaml.load(value, Loader=_YamlLoader), merge=True)
+        except yaml.YAMLError as error:
+            reason = getattr(error, "problem", error)
+            raise TextsslError(f"override {item!r}: the value is not valid YAML ({reason})") from None
+    return parsed
+
+
 def _read_recipe(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, DictConfig]]:
     """The recipe and the recipes it extends, base first, each with its file name."""
     path = path.resolve()
@@ -168,7 +201,7 @@ def _read_recipe(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Dic
     if not path.is_file():
         raise TextsslError(f"recipe not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_YamlLoader) or {}
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark else ""
@@ -187,10 +220,7 @@ def load_config(recipe: str | Path | None = None, overrides: list[str] | tuple[s
     from textssl.algorithms import algorithm_class
 
     layers = _read_recipe(Path(recipe)) if recipe is not None else []
-    bad = [item for item in overrides if "=" not in item or "." not in item.split("=", 1)[0]]
-    if bad:
-        raise TextsslError(f"overrides look like section.key=value (e.g. train.max_steps=100), got {bad[0]!r}")
-    layers.append(("command-line overrides", OmegaConf.from_dotlist(list(overrides))))
+    layers.append(("command-line overrides", _parse_overrides(overrides)))
 
     merged = OmegaConf.merge(*(layer for _, layer in layers)) if layers else OmegaConf.create()
     algorithm_name = OmegaConf.select(merged, "algorithm.name", default=AlgorithmConfig.name)

@@ -52,16 +52,20 @@ class Algorithm:
 
     def setup(self, model: Classifier, labelled_counts: torch.Tensor) -> None:
         """Called once before training with the unwrapped model and the labelled class counts."""
+        if self.config.ema_decay > 0:
+            self.state["teacher"] = EMATeacher(model, self.config.ema_decay)
 
     def training_step(self, model: Classifier, labelled: Batch, unlabelled: Views, progress: float) -> StepOutput:
         raise NotImplementedError
 
     def after_optimizer_step(self, model: Classifier) -> None:
         """Called after every optimizer step with the unwrapped model (EMA updates go here)."""
+        if "teacher" in self.state:
+            self.state["teacher"].update(model)
 
     def evaluation_model(self, model: nn.Module) -> nn.Module:
-        """The model that is evaluated and saved: the student `model` unless a method says otherwise."""
-        return model
+        """The model that is evaluated and saved: the EMA teacher when there is one, else `model`."""
+        return self.state["teacher"].model if "teacher" in self.state else model
 
 
 @dataclass
@@ -76,9 +80,6 @@ class SemiSupervisedConfig(AlgorithmConfig):
     """Share of training over which mu(t) rises."""
     rampup_start: float = 0.0
     """Share of training before mu(t) starts rising (Lee 2013 waits 100 of 600 iterations)."""
-    ema_decay: float = 0.0
-    """0: the targets on unlabelled data come from the model itself. Above 0: from an EMA
-    teacher with this decay, which is also the model evaluated and saved."""
     label_smoothing: float = 0.0
     """On the labelled loss: bounds how far memorising a few labelled examples can push the
     logits, and with them the confidence of every unlabelled prediction."""
@@ -93,12 +94,11 @@ class SemiSupervisedConfig(AlgorithmConfig):
     (benchmarks/results/ssl_exploration.md)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0.0 <= self.label_smoothing < 1.0:
             raise TextsslError(f"algorithm.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0.0 < self.confident_share <= 1.0:
             raise TextsslError(f"algorithm.confident_share must be in (0, 1], got {self.confident_share}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise TextsslError(f"algorithm.ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.rampup_start < 1.0:
             raise TextsslError(f"algorithm.rampup_start must be in [0, 1), got {self.rampup_start}")
         if self.rampup not in RAMPS:
@@ -113,17 +113,9 @@ class SemiSupervised(Algorithm):
     config: SemiSupervisedConfig
 
     def setup(self, model: Classifier, labelled_counts: torch.Tensor) -> None:
+        super().setup(model, labelled_counts)
         if self.config.distribution_alignment:
             self.state["alignment"] = DistributionAlignment(labelled_counts, self.config.alignment_momentum)
-        if self.config.ema_decay > 0:
-            self.state["teacher"] = EMATeacher(model, self.config.ema_decay)
-
-    def after_optimizer_step(self, model: Classifier) -> None:
-        if "teacher" in self.state:
-            self.state["teacher"].update(model)
-
-    def evaluation_model(self, model: nn.Module) -> nn.Module:
-        return self.state["teacher"].model if "teacher" in self.state else model
 
     def unsup_weight(self, progress: float) -> float:
         config = self.config
