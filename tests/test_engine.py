@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from transformers import pipeline
 
 from textssl.algorithms import algorithm_class
@@ -83,6 +84,15 @@ def test_resuming_with_a_changed_config_is_refused(tiny_config):
     from textssl.errors import TextsslError
     with pytest.raises(TextsslError, match="different config"):
         train(tiny_config("train.learning_rate=1e-4"))
+
+
+def test_a_run_resumes_when_only_the_order_of_its_saved_config_differs(tiny_config):
+    config = tiny_config()
+    first = train(config)
+    saved = config.output_dir / "config.yaml"
+    sections = yaml.safe_load(saved.read_text())
+    saved.write_text(yaml.safe_dump(dict(reversed(sections.items())), sort_keys=True))  # as another release might
+    assert train(config)["test"] == first["test"]
 
 
 def test_bf16_runs_the_forward_in_bfloat16(tiny_config):

@@ -16,6 +16,7 @@ from collections import defaultdict
 from contextlib import nullcontext
 
 import torch
+import yaml
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
@@ -207,9 +208,12 @@ def _has_accelerator() -> bool:
     return torch.cuda.is_available()
 
 
-def _comparable(config_yaml: str) -> str:
-    lines = config_yaml.splitlines()
-    return "\n".join(line for line in lines if line.strip().split(":")[0] not in RESUMABLE_CHANGES)
+def _comparable(config_yaml: str) -> dict:
+    """The config as a mapping, so that a release that reorders fields can still resume a run."""
+    config = yaml.safe_load(config_yaml)
+    for key in RESUMABLE_CHANGES:
+        config["train"].pop(key, None)
+    return config
 
 
 def train(config: Config) -> dict:
