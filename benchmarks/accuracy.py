@@ -80,8 +80,9 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
              f"| accuracy gain over {baseline}, paired by seed |",
              "|---|---|---|---|---|---|"]
     for (recipe, *overrides), members in groups.items():
-        ordered = [members[seed] for seed in sorted(members)]
-        lines.append(f"| {' '.join([recipe, *overrides])} | {','.join(map(str, sorted(members)))} "
+        seeds = sorted(members)
+        ordered = [members[seed] for seed in seeds]
+        lines.append(f"| {' '.join([recipe, *overrides])} | {','.join(map(str, seeds))} "
                      f"| {spread([m['test']['accuracy'] for m in ordered])} "
                      f"| {spread([m['test']['macro_f1'] for m in ordered])} "
                      f"| {max(m['test']['majority_share'] for m in ordered):.3f} "
