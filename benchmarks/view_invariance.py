@@ -62,7 +62,7 @@ def main() -> None:
     views = {ops: [augmented_views(texts, ViewsConfig(augment=[ops]))[int(i)]["strong"][0] for i in rows]
              for ops in args.views}
 
-    lines = [f"# How much each strong view changes a trained model's prediction (Rotten Tomatoes)", "",
+    lines = ["# How much each strong view changes a trained model's prediction (Rotten Tomatoes)", "",
              f"`python benchmarks/view_invariance.py --results {args.results}`; {args.sample} pool reviews, "
              f"labelled-only models of the benchmark (400 steps); confident: original prediction ≥ {args.threshold}.",
              "", "| model | view | accuracy on original / view | agreement: all / confident (share) | KL |",
