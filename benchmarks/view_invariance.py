@@ -31,9 +31,7 @@ VIEWS = ("backtranslation:backend=apertium", "tfidf:p=0.3", "tfidf:p=0.7", "unif
 
 
 @torch.no_grad()
-def probabilities(model_dir: Path, texts: list[str], max_length: int = 64, batch_size: int = 256) -> torch.Tensor:
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+def probabilities(tokenizer, model, texts: list[str], max_length: int = 64, batch_size: int = 256) -> torch.Tensor:
     out = []
     for start in range(0, len(texts), batch_size):
         encoded = tokenizer(texts[start:start + batch_size], truncation=True, max_length=max_length,
@@ -68,10 +66,12 @@ def main() -> None:
              "", "| model | view | accuracy on original / view | agreement: all / confident (share) | KL |",
              "|---|---|---|---|---|"]
     for model_dir in args.models:
-        p = probabilities(model_dir / "model", original)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir / "model")
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir / "model").eval()
+        p = probabilities(tokenizer, model, original)
         confident = p.max(1).values >= args.threshold
         for ops, view_texts in views.items():
-            q = probabilities(model_dir / "model", view_texts)
+            q = probabilities(tokenizer, model, view_texts)
             agree = p.argmax(1) == q.argmax(1)
             kl = (p * (p.clamp_min(1e-8).log() - q.clamp_min(1e-8).log())).sum(1).mean()
             lines.append(f"| {model_dir.name} | `{ops}` | {(p.argmax(1) == labels).float().mean():.3f} / "
