@@ -55,9 +55,9 @@ def main() -> None:
     pool = load_splits(DataConfig())["train"]
     rows = np.sort(np.random.default_rng(0).choice(len(pool), args.sample, replace=False))
     texts = pool.select_columns(["text"])
-    original = [texts[int(i)]["text"] for i in rows]
-    labels = torch.as_tensor(np.asarray(pool["label"])[rows])
-    views = {ops: [augmented_views(texts, ViewsConfig(augment=[ops]))[int(i)]["strong"][0] for i in rows]
+    original = texts.select(rows)["text"]
+    labels = torch.as_tensor(pool.select(rows)["label"])
+    views = {ops: [copies[0] for copies in augmented_views(texts, ViewsConfig(augment=[ops])).select(rows)["strong"]]
              for ops in args.views}
 
     lines = ["# How much each strong view changes a trained model's prediction (Rotten Tomatoes)", "",
