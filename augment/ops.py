@@ -1,4 +1,5 @@
-"""Text ops by name, for the command line: ``"tfidf"``, ``"backtranslation:backend=apertium"``.
+"""Ops by name, for the command line and recipes: ``"tfidf"``, ``"backtranslation:backend=apertium"``;
+image ops (``build_image``): ``"weak:flip=0"``, ``"randaugment:n=2,m=10"``, ``"cutout"``.
 
 An op spec is ``NAME`` or ``NAME:key=value,key=value``; values are cast to the type of
 the parameter's default.
@@ -35,9 +36,18 @@ _NOT_ON_COMMAND_LINE = {"self", "seed", "stats", "vocabulary", "stopwords"}
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
-def parameters(name: str) -> dict[str, Any]:
-    """The settable parameters of op ``name`` and their defaults."""
-    signature = inspect.signature(OPS[name].__init__)
+IMAGE_OPS = ("weak", "randaugment", "cutout")
+
+
+def _image_ops() -> dict[str, Callable[..., Any]]:
+    from augment.image import Cutout, RandAugment, WeakImage  # imports torch: only when asked for
+
+    return {"weak": WeakImage, "randaugment": RandAugment, "cutout": Cutout}
+
+
+def parameters(name: str, table: dict[str, Callable[..., Any]] | None = None) -> dict[str, Any]:
+    """The settable parameters of op ``name`` (of ``table``, default the text ops) and their defaults."""
+    signature = inspect.signature((table or OPS)[name].__init__)
     return {p.name: p.default for p in signature.parameters.values()
             if p.name not in _NOT_ON_COMMAND_LINE and p.kind is p.POSITIONAL_OR_KEYWORD}
 
@@ -55,13 +65,14 @@ def _cast(op: str, key: str, value: str, default: Any) -> Any:
         raise AugmentError(f"op {op!r}: {key}={value!r} is not {kind}") from None
 
 
-def parse(spec: str) -> tuple[str, dict[str, Any]]:
+def parse(spec: str, table: dict[str, Callable[..., Any]] | None = None) -> tuple[str, dict[str, Any]]:
     """``"name:key=value,..."`` → (canonical name, typed keyword arguments)."""
+    table = table or OPS
     name, _, rest = spec.strip().partition(":")
     name = ALIASES.get(name.strip().lower(), name.strip().lower())
-    if name not in OPS:
-        raise AugmentError(f"unknown op {name!r}; choose from {', '.join(OPS)}")
-    known = parameters(name)
+    if name not in table:
+        raise AugmentError(f"unknown op {name!r}; choose from {', '.join(table)}")
+    known = parameters(name, table)
     kwargs: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, value = item.partition("=")
@@ -89,6 +100,18 @@ def build(specs: Sequence[str], seed: int = 0, defaults: dict[str, Any] | None =
     if len(augmenters) == 1:
         return augmenters[0]
     return Sequential(*augmenters, seed=seed)
+
+
+def build_image(specs: Sequence[str], seed: int = 0) -> list[Any]:
+    """Image augmenters for ``specs``, to apply in turn (see ``augment.image``)."""
+    table = _image_ops()
+    built = []
+    for spec in specs:
+        name, kwargs = parse(spec, table)
+        if "ops" in kwargs:  # randaugment's op list, as "ops=rotate+shear_x"
+            kwargs["ops"] = kwargs["ops"].split("+")
+        built.append(table[name](**kwargs, seed=seed))
+    return built
 
 
 def needs_fit(augmenter: Augmenter) -> list[Augmenter]:

@@ -12,7 +12,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from transformers import AutoConfig, AutoTokenizer, BertModel  # noqa: E402
 
-from textssl.config import Config, load_config  # noqa: E402
+from textssl.config import Config  # noqa: E402
+from textssl.recipe import load_config  # noqa: E402
 from textssl.models.hf import resolve_model_path  # noqa: E402
 
 POSITIVE = "good great wonderful superb lovely moving brilliant".split()

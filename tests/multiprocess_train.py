@@ -5,8 +5,8 @@ import json
 import sys
 from pathlib import Path
 
-from textssl.config import load_config
-from textssl.engine.trainer import Trainer
+from textssl.recipe import load_config
+from textssl.run import Run, build_run
 
 
 def digest(module) -> str:
@@ -16,19 +16,20 @@ def digest(module) -> str:
     return sha.hexdigest()
 
 
-class ReportingTrainer(Trainer):
-    def _finish(self, *args):  # before the best model is loaded back into every replica
-        self.trained = digest(self.backbone)
-        return super()._finish(*args)
+class ReportingRun(Run):
+    def finish(self, state):  # before the best model is loaded back into every replica
+        self.trained = digest(self.trainer.backbone)
+        return super().finish(state)
 
 
 if __name__ == "__main__":
     report_dir, overrides = Path(sys.argv[1]), sys.argv[2:]
-    trainer = ReportingTrainer(load_config(None, overrides))
+    run = ReportingRun(**vars(build_run(load_config(None, overrides))))
+    trainer = run.trainer
     initial = digest(trainer.backbone)
     first_batch = trainer.labelled.indices(0).tolist()
-    trainer.train()
+    run.execute()
     rank = trainer.accelerator.process_index
     (report_dir / f"rank{rank}.json").write_text(json.dumps({
-        "world": trainer.accelerator.num_processes, "initial": initial, "trained": trainer.trained,
+        "world": trainer.accelerator.num_processes, "initial": initial, "trained": run.trained,
         "first_batch": first_batch, "backend": str(trainer.accelerator.distributed_type)}))

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from textssl.config import load_config
+from textssl.recipe import load_config
 from textssl.errors import TextsslError
 
 

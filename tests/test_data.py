@@ -67,12 +67,12 @@ def test_unlabelled_set_hides_labels(sentiment_csv):
 def test_stream_is_a_function_of_the_step_and_covers_each_epoch():
     dataset = pd.DataFrame({"x": range(10)})
     from datasets import Dataset
-    stream = BatchStream(Dataset.from_pandas(dataset), 4, lambda rows: {}, seed=(0, 0))
+    stream = BatchStream(Dataset.from_pandas(dataset), 4, seed=(0, 0))
     first_epochs = np.concatenate([stream.indices(step) for step in range(5)])  # 20 positions = 2 epochs
     assert sorted(first_epochs[:10]) == list(range(10)) and sorted(first_epochs[10:]) == list(range(10))
-    fresh = BatchStream(Dataset.from_pandas(dataset), 4, lambda rows: {}, seed=(0, 0))
+    fresh = BatchStream(Dataset.from_pandas(dataset), 4, seed=(0, 0))
     assert np.array_equal(fresh.indices(3), stream.indices(3))
-    ranks = [BatchStream(Dataset.from_pandas(dataset), 2, lambda rows: {}, (0, 0), rank, 2) for rank in (0, 1)]
+    ranks = [BatchStream(Dataset.from_pandas(dataset), 2, (0, 0), rank, 2) for rank in (0, 1)]
     assert np.array_equal(np.concatenate([r.indices(1) for r in ranks]), stream.indices(1))
 
 

@@ -7,9 +7,10 @@ import pytest
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict
 
-import textssl.engine.trainer as trainer_module
-from textssl.data import BatchStream, prepare_data
-from textssl.engine.trainer import Trainer, train
+import textssl.run as run_module
+from textssl.data import BatchStream, TextViews, prepare_data
+from textssl.run import Run, build_run
+from textssl.run import run as train
 from textssl.errors import TextsslError
 from textssl.report import report
 
@@ -36,32 +37,33 @@ def test_uda_logs_the_unlabelled_analysis_every_step(tiny_config):
 
 
 def test_training_never_reads_the_hidden_labels(tiny_config, tmp_path, monkeypatch):
-    first = Trainer(tiny_config(*UDA, f"train.output_dir={tmp_path / 'a'}"))
-    assert "label" not in first.data.unlabelled.column_names
-    first.train()
+    first = build_run(tiny_config(*UDA, f"train.output_dir={tmp_path / 'a'}"))
+    assert "label" not in first.trainer.data.unlabelled.column_names
+    first.execute()
 
-    original = trainer_module.prepare_data
+    original = run_module.prepare_data
 
     def scrambled(*args, **kwargs):  # same data, hidden labels replaced by a permutation
         data = original(*args, **kwargs)
         data.unlabelled_truth = np.random.default_rng(1).permutation(data.unlabelled_truth)
         return data
 
-    monkeypatch.setattr(trainer_module, "prepare_data", scrambled)
-    second = Trainer(tiny_config(*UDA, f"train.output_dir={tmp_path / 'b'}"))
-    second.train()
-    for (name, a), (_, b) in zip(first.backbone.state_dict().items(), second.backbone.state_dict().items()):
+    monkeypatch.setattr(run_module, "prepare_data", scrambled)
+    second = build_run(tiny_config(*UDA, f"train.output_dir={tmp_path / 'b'}"))
+    second.execute()
+    for (name, a), (_, b) in zip(first.trainer.backbone.state_dict().items(),
+                                 second.trainer.backbone.state_dict().items()):
         assert torch.equal(a, b), name
 
 
 def test_methods_that_need_a_strong_view_say_how_to_give_one(tiny_config):
     with pytest.raises(TextsslError, match="views.column"):
-        Trainer(tiny_config("algorithm.name=fixmatch"))
+        build_run(tiny_config("algorithm.name=fixmatch"))
 
 
 def test_missing_view_column_names_the_file(tiny_config, sentiment_csv):
     with pytest.raises(TextsslError, match=r"reviews\.csv: no column 'paraphrase'.*views\.column"):
-        Trainer(tiny_config("algorithm.name=uda", "views.column=paraphrase"))
+        build_run(tiny_config("algorithm.name=uda", "views.column=paraphrase"))
 
 
 def test_several_strong_copies_take_turns_by_epoch():
@@ -73,8 +75,9 @@ def test_several_strong_copies_take_turns_by_epoch():
     data = prepare_data(splits, lambda rows: {"tokens": [t.split() for t in rows["text"]]},
                         labels_per_class=1, num_labels=None, seed=0)
     assert "strong_tokens" not in data.labelled.column_names
-    stream = BatchStream(data.unlabelled, 2, lambda rows: rows, seed=(0, 1))
-    first_epoch, second_epoch = stream.views(0), stream.views(1)
+    stream = BatchStream(data.unlabelled, 2, seed=(0, 1))
+    views = TextViews(lambda rows: rows, has_strong=True)
+    first_epoch, second_epoch = (views.unlabelled(*stream.rows(step), weak=1, strong=1) for step in (0, 1))
     for views, copy in ((first_epoch, "copy0"), (second_epoch, "copy1")):
         for weak, strong in zip(views.weak["tokens"], views.strong["tokens"]):
             assert strong == [*weak, copy]
@@ -110,15 +113,15 @@ def test_computed_views_are_cached_by_key_and_rebuilt_when_the_key_differs(monke
                                        ["algorithm.name=supervised", "algorithm.ema_decay=0.9"]],
                          ids=["mean_teacher", "uda_with_teacher", "supervised_with_ema"])
 def test_a_teacher_is_the_model_evaluated_and_saved(tiny_config, algorithm):
-    trainer = Trainer(tiny_config("views.column=augmented", *algorithm, "train.max_steps=12", "train.eval_every=12"))
-    finish, student = trainer._finish, {}
+    run = build_run(tiny_config("views.column=augmented", *algorithm, "train.max_steps=12", "train.eval_every=12"))
+    trainer, student = run.trainer, {}
 
-    def keep_the_student(*args):  # _finish loads the saved model into the student, then tests it
-        student.update({name: weights.clone() for name, weights in trainer.backbone.state_dict().items()})
-        return finish(*args)
+    class KeepsTheStudent(Run):
+        def finish(self, state):  # finish loads the saved model into the student, then tests it
+            student.update({name: weights.clone() for name, weights in trainer.backbone.state_dict().items()})
+            return super().finish(state)
 
-    trainer._finish = keep_the_student
-    trainer.train()
+    KeepsTheStudent(run.config, trainer).execute()
     teacher = trainer.algorithm.state["teacher"].model.state_dict()
     tested = trainer.backbone.state_dict()
     assert all(torch.equal(tested[name], weights) for name, weights in teacher.items())
@@ -126,12 +129,12 @@ def test_a_teacher_is_the_model_evaluated_and_saved(tiny_config, algorithm):
 
 
 def test_targets_come_from_the_teacher_when_there_is_one(tiny_config):
-    trainer = Trainer(tiny_config(*UDA, "algorithm.ema_decay=0.99"))
+    trainer = build_run(tiny_config(*UDA, "algorithm.ema_decay=0.99")).trainer
     teacher = trainer.algorithm.state["teacher"]
     with torch.no_grad():
         for parameter in trainer.backbone.parameters():
             parameter.add_(torch.randn_like(parameter))  # the student moves away from the teacher
-    views = trainer.unlabelled.views(0)
+    views = trainer.batches(0)[1]
     targets = trainer.algorithm.targets(trainer.model, views.weak)
     assert torch.allclose(targets, torch.softmax(teacher(views.weak), dim=-1))
     assert not torch.allclose(targets, torch.softmax(trainer.model.eval()(views.weak), dim=-1))

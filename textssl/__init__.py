@@ -1,14 +1,14 @@
-"""textssl: semi-supervised text classification on Hugging Face models."""
+"""textssl: semi-supervised text classification on Hugging Face models.
 
-from textssl.config import Config, load_config
+    import textssl
+    result = textssl.train("recipes/text/fixmatch.yaml", "train.max_steps=100")
+    result.metrics["test"]["accuracy"], result.output_dir
+"""
+
+from textssl.config import Config
 from textssl.errors import TextsslError
+from textssl.recipe import load_config
+from textssl.run import RunResult, build_run, train
 
 __version__ = "0.1.0"
-__all__ = ["Config", "TextsslError", "load_config", "train"]
-
-
-def train(config: Config) -> dict:
-    """Run one training job; returns the final metrics (also written to `metrics.json`)."""
-    from textssl.engine.trainer import train as _train
-
-    return _train(config)
+__all__ = ["Config", "RunResult", "TextsslError", "build_run", "load_config", "train"]

@@ -10,14 +10,14 @@ from textssl.errors import TextsslError
 
 
 def _train(args: argparse.Namespace) -> None:
-    from textssl.config import load_config
-    from textssl.engine.trainer import train
+    from textssl.recipe import load_config
+    from textssl.run import run
 
     recipe, overrides = args.recipe, list(args.overrides)
     if recipe is not None and "=" in recipe and not recipe.endswith((".yaml", ".yml")):
         recipe, overrides = None, [recipe, *overrides]
     config = load_config(recipe, overrides)
-    metrics = train(config)
+    metrics = run(config)
     print(json.dumps({"output_dir": str(config.output_dir), "best_step": metrics["best_step"],
                       "dev": metrics["dev"], "test": metrics["test"]}, indent=2))
 

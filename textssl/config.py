@@ -1,23 +1,18 @@
-"""Run configuration: typed dataclasses, filled from YAML recipes and `key=value` overrides.
+"""Run configuration: one typed dataclass per recipe section.
 
-A recipe is a YAML file with up to five sections (`data`, `model`, `train`, `views`,
-`algorithm`) and an optional `extends: other.yaml` (a path relative to the recipe) whose
-values it overrides. Every key is checked against the dataclasses below; the `algorithm`
-section is checked against the options of the algorithm it names. Unknown keys and values
-of the wrong type are errors that name the file and the key.
+A recipe (`textssl.recipe`) has up to five sections: `data`, `model`, `train`, `views` and
+`algorithm`. Each algorithm's options subclass `AlgorithmConfig` in the algorithm's own file.
+This module imports nothing else of textssl, so every layer can depend on it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import OmegaConf
 
 from textssl.errors import TextsslError
 
@@ -53,19 +48,25 @@ class DataConfig:
 
 @dataclass
 class ViewsConfig:
-    """Where the strong views of unlabelled examples come from; the weak view is the input as it is.
+    """How the views of an example are made (`textssl.data.views`).
 
-    Only algorithms that compare two views (UDA, FixMatch) read them. Set one source.
+    Text: the weak view is the text as it is; strong views come from a column of the data
+    file or from `augment` ops, computed once and cached. Images: `weak` and `augment` are
+    `augment.image` ops applied at batch time (the strong view is `augment` on top of `weak`),
+    seeded by (row, pass over the data, copy). Labelled batches get the weak view.
     """
 
     column: str | None = None
     """A column of the training file holding an augmented version of each text: a string,
     or a list of strings for several copies (each epoch over the unlabelled set uses the next)."""
     augment: list[str] = field(default_factory=list)
-    """Or ops of the augment library applied in turn, e.g. ["backtranslation:backend=apertium"]
-    or ["tfidf:p=0.7"]. Computed once and cached on disk (see `textssl.data.views`)."""
+    """The strong view: ops of the augment library applied in turn, e.g.
+    ["backtranslation:backend=apertium"] or ["tfidf:p=0.7"] for text, ["randaugment:n=2,m=10"]
+    for images."""
+    weak: list[str] = field(default_factory=list)
+    """Images only: the weak view's ops, e.g. ["weak:flip=0.5,shift=0.125"]; empty: the image as it is."""
     copies: int = 1
-    """Strong views computed per text with `augment`."""
+    """Text: strong views computed and cached per text with `augment`."""
     seed: int = 0
     """Seed of the augmentation; kept apart from train.seed so runs over seeds share one cache."""
 
@@ -82,6 +83,13 @@ class ViewsConfig:
 class ModelConfig:
     name: str = "minilm-l6"
     """Built-in name (`textssl list`), a Hugging Face Hub id, or a local model folder."""
+    mix_layer: int = 0
+    """Where methods that mix examples (ICT, MixMatch) mix them: 0 the embedded input; for text
+    models k > 0 mixes the hidden states after transformer layer k (TMix / MixText)."""
+
+    def __post_init__(self) -> None:
+        if self.mix_layer < 0:
+            raise TextsslError(f"model.mix_layer must be at least 0, got {self.mix_layer}")
 
 
 @dataclass
@@ -95,7 +103,11 @@ class TrainConfig:
     uratio: int = 1
     """Unlabelled examples per labelled example in a step."""
     eval_batch_size: int = 128
+    optimizer: str = "adamw"
+    """adamw | sgd (SGD with Nesterov momentum, as in the FixMatch code for images)."""
     learning_rate: float = 3e-5
+    momentum: float = 0.9
+    """sgd only."""
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     lr_schedule: str = "linear"
@@ -118,6 +130,8 @@ class TrainConfig:
                      "gradient_accumulation_steps", "eval_every", "save_every", "log_every"):
             if getattr(self, name) < 1:
                 raise TextsslError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise TextsslError(f"train.optimizer must be adamw or sgd, got {self.optimizer!r}")
         if self.lr_schedule not in ("linear", "cosine", "constant"):
             raise TextsslError(f"train.lr_schedule must be linear, cosine or constant, got {self.lr_schedule!r}")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
@@ -164,74 +178,3 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false. YAML 1.1 also reads yes/no/on/off as booleans,
-    which would turn `mixed_precision: no` into false; bool fields still accept those words."""
-
-
-_YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                  list("tTfF"))
-
-
-def _parse_overrides(overrides: list[str] | tuple[str, ...]) -> DictConfig:
-    bad = [item for item in overrides if "=" not in item or "." not in item.split("=", 1)[0]]
-    if bad:
-        raise TextsslError(f"overrides look like section.key=value (e.g. train.max_steps=100), got {bad[0]!r}")
-    parsed = OmegaConf.create()
-    for item in overrides:
-        key, value = item.split("=", 1)
-        try:
-            OmegaConf.update(parsed, key, yaml.load(value, Loader=_YamlLoader), merge=True)
-        except yaml.YAMLError as error:
-            reason = getattr(error, "problem", error)
-            raise TextsslError(f"override {item!r}: the value is not valid YAML ({reason})") from None
-    return parsed
-
-
-def _read_recipe(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, DictConfig]]:
-    """The recipe and the recipes it extends, base first, each with its file name."""
-    path = path.resolve()
-    if path in seen:
-        raise TextsslError(f"{path.name}: `extends` forms a cycle through {' -> '.join(p.name for p in seen)}")
-    if not path.is_file():
-        raise TextsslError(f"recipe not found: {path}")
-    try:
-        raw = yaml.load(path.read_text(), Loader=_YamlLoader) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark else ""
-        raise TextsslError(f"{path}{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
-    if not isinstance(raw, dict):
-        raise TextsslError(f"{path}: a recipe is a mapping of sections, got {type(raw).__name__}")
-    layers = []
-    parent = raw.pop("extends", None)
-    if parent is not None:
-        layers = _read_recipe(path.parent / parent, (*seen, path))
-    return [*layers, (str(path), OmegaConf.create(raw))]
-
-
-def load_config(recipe: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Build a Config from a recipe (or the defaults) and `section.key=value` overrides."""
-    from textssl.algorithms import algorithm_class
-
-    layers = _read_recipe(Path(recipe)) if recipe is not None else []
-    layers.append(("command-line overrides", _parse_overrides(overrides)))
-
-    merged = OmegaConf.merge(*(layer for _, layer in layers)) if layers else OmegaConf.create()
-    algorithm_name = OmegaConf.select(merged, "algorithm.name", default=AlgorithmConfig.name)
-    options_class = algorithm_class(str(algorithm_name)).Config
-
-    schema = OmegaConf.structured(Config(algorithm=options_class()))
-    for source, layer in layers:  # check layer by layer so that an error names its file
-        try:
-            OmegaConf.merge(schema, layer)
-        except OmegaConfBaseException as error:
-            key = getattr(error, "full_key", None) or "?"
-            reason = str(error).splitlines()[0]
-            raise TextsslError(f"{source}: bad key or value at `{key}`: {reason}") from None
-    return OmegaConf.to_object(OmegaConf.merge(schema, *(layer for _, layer in layers)))

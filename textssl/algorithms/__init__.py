@@ -1,23 +1,18 @@
-"""One file per algorithm; register a new one in ALGORITHMS below."""
+"""One file per algorithm over shared pieces; a file registers its class with `@register`.
+
+Importing this package imports every module in it, so a new algorithm file is found
+without a hand-kept list.
+"""
 
 from __future__ import annotations
 
-from textssl.algorithms.base import Algorithm, StepOutput
-from textssl.algorithms.fixmatch import FixMatch
-from textssl.algorithms.fully_supervised import FullySupervised
-from textssl.algorithms.mean_teacher import MeanTeacher
-from textssl.algorithms.pseudo_label import PseudoLabel
-from textssl.algorithms.supervised import Supervised
-from textssl.algorithms.uda import UDA
-from textssl.errors import TextsslError
+import importlib
+import pkgutil
 
-ALGORITHMS: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (Supervised, FullySupervised, PseudoLabel, MeanTeacher, UDA, FixMatch)}
+from textssl.algorithms.base import Algorithm, RunContext, SemiSupervised, StepOutput
+from textssl.algorithms.registry import ALGORITHMS, algorithm_class, register
 
-__all__ = ["ALGORITHMS", "Algorithm", "StepOutput", "algorithm_class"]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
-
-def algorithm_class(name: str) -> type[Algorithm]:
-    if name not in ALGORITHMS:
-        raise TextsslError(f"unknown algorithm {name!r}; known: {', '.join(ALGORITHMS)}")
-    return ALGORITHMS[name]
+__all__ = ["ALGORITHMS", "Algorithm", "RunContext", "SemiSupervised", "StepOutput", "algorithm_class", "register"]

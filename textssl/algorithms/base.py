@@ -1,5 +1,8 @@
+"""The algorithm contract, and the base every semi-supervised method shares."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -8,12 +11,34 @@ import torch.nn.functional as F
 from torch import nn
 
 from textssl.config import AlgorithmConfig
-from textssl.data import Views
+from textssl.data import Batch, Views
 from textssl.errors import TextsslError
+from textssl.algorithms.losses import RAMPS, entropy, ramp_up
+from textssl.algorithms.masks import DistributionAlignment, confidence_mask, most_confident_per_class
+from textssl.algorithms.teacher import EMATeacher
 from textssl.models import Classifier
-from textssl.models.base import Batch
-from textssl.ssl import (RAMPS, DistributionAlignment, EMATeacher, confidence_mask, most_confident_per_class,
-                         ramp_up)
+
+
+def _identity(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
+@dataclass
+class RunContext:
+    """What an algorithm learns about its run in `setup`.
+
+    `gather` concatenates a tensor across processes, in rank order (the identity on one
+    process): statistics and per-example state computed from gathered tensors stay the same
+    on every process.
+    """
+
+    num_classes: int
+    pool_size: int
+    """Examples in the unlabelled pool; per-example state is sized to it and indexed by `Views.index`."""
+    labelled_counts: torch.Tensor
+    """Labelled examples per class."""
+    gather: Callable[[torch.Tensor], torch.Tensor] = _identity
+    num_processes: int = 1
 
 
 @dataclass
@@ -23,37 +48,50 @@ class StepOutput:
     unlabelled_probs: torch.Tensor | None = None
     """Class probabilities the method trained towards on the unlabelled batch (its targets)."""
     mask: torch.Tensor | None = None
-    """1.0 for the unlabelled examples whose target was used, 0.0 for those masked out."""
+    """Weight in [0, 1] of each unlabelled example's target (0: masked out)."""
 
 
 class Algorithm:
     """One training method: turns a step's labelled and unlabelled batches into a loss.
 
     A subclass sets `name`, its options dataclass `Config` (a subclass of AlgorithmConfig,
-    filled from the recipe's `algorithm:` section) and implements `training_step`. The
-    engine does everything else: data, optimisation, evaluation, checkpoints, and the
-    analysis of `unlabelled_probs` / `mask` against the hidden labels.
+    filled from the recipe's `algorithm:` section), is decorated with `@register`, and
+    implements `training_step`. The engine does everything else: data and views,
+    optimisation, evaluation, checkpoints, and the analysis of `unlabelled_probs` / `mask`
+    against the hidden labels.
 
-    `labelled` holds model inputs and `labels`; `unlabelled` holds the weak view, the
-    strong view (when the data has one) and the dataset rows, never a label. `progress` is
-    step / max_steps. State that must survive a resume (an EMA teacher, running averages)
-    lives in `self.state`, an nn.ModuleDict the engine places on the device and checkpoints.
+    `labelled` holds model inputs (the weak view) and `labels`; `unlabelled` holds
+    `weak_views` weak and up to `strong_views` strong views of each example and its row in
+    the pool, never a label. `progress` is step / max_steps. The model is called as
+    `model(batch)`, `model(batch, perturbation=r)` (r added to the embedded input) or
+    `model(batch, mix=Mix(...))`; `self.backbone` is the unwrapped model for its helpers
+    (`embed`, `normalize_perturbation`, `concat`). State that must survive a resume
+    (teacher, running statistics, per-example state) lives in `self.state`, an nn.ModuleDict
+    the engine places on the device and checkpoints.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type[AlgorithmConfig]] = AlgorithmConfig
     uses_all_labels: ClassVar[bool] = False
     """True for references that train on every label of the training pool."""
+    weak_views: ClassVar[int] = 1
+    strong_views: ClassVar[int] = 0
     needs_strong_view: ClassVar[bool] = False
+    """True when the method cannot run without a strong view (otherwise it uses one if the data has it)."""
 
-    def __init__(self, config: AlgorithmConfig, num_classes: int):
-        self.config, self.num_classes = config, num_classes
+    def __init__(self, config: AlgorithmConfig):
+        self.config = config
         self.state = nn.ModuleDict()
 
-    def setup(self, model: Classifier, labelled_counts: torch.Tensor) -> None:
-        """Called once before training with the unwrapped model and the labelled class counts."""
+    def setup(self, model: Classifier, context: RunContext) -> None:
+        """Called once before training with the unwrapped model and what the run knows."""
+        self.backbone, self.context = model, context
         if self.config.ema_decay > 0:
             self.state["teacher"] = EMATeacher(model, self.config.ema_decay)
+
+    @property
+    def num_classes(self) -> int:
+        return self.context.num_classes
 
     def training_step(self, model: Classifier, labelled: Batch, unlabelled: Views, progress: float) -> StepOutput:
         raise NotImplementedError
@@ -70,7 +108,7 @@ class Algorithm:
 
 @dataclass
 class SemiSupervisedConfig(AlgorithmConfig):
-    """Options every semi-supervised method shares: L = L_s + mu(t) L_u."""
+    """Options every semi-supervised method shares: L = L_s + mu(t) L_u (+ entropy_weight * H)."""
 
     unsup_weight: float = 1.0
     """lambda_u: the weight of the unsupervised loss once ramped up."""
@@ -92,6 +130,9 @@ class SemiSupervisedConfig(AlgorithmConfig):
     """Of the running class frequencies: about the last 100 steps, near ReMixMatch's 128
     batches. Short runs swing faster than that; 0 aligns each batch on its own
     (benchmarks/results/ssl_exploration.md)."""
+    entropy_weight: float = 0.0
+    """Above 0: add entropy minimisation, weight * mean H(p) of the student's predictions on the
+    unlabelled view it trains on, ramped with mu(t)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -103,19 +144,22 @@ class SemiSupervisedConfig(AlgorithmConfig):
             raise TextsslError(f"algorithm.rampup_start must be in [0, 1), got {self.rampup_start}")
         if self.rampup not in RAMPS:
             raise TextsslError(f"algorithm.rampup must be one of {', '.join(RAMPS)}, got {self.rampup!r}")
+        if self.entropy_weight < 0:
+            raise TextsslError(f"algorithm.entropy_weight must be at least 0, got {self.entropy_weight}")
 
 
 class SemiSupervised(Algorithm):
     """Base of the methods with an unsupervised term: its weight, its targets (from the model
-    or an EMA teacher) and optional alignment."""
+    or an EMA teacher), optional alignment and entropy minimisation."""
 
     Config = SemiSupervisedConfig
     config: SemiSupervisedConfig
 
-    def setup(self, model: Classifier, labelled_counts: torch.Tensor) -> None:
-        super().setup(model, labelled_counts)
+    def setup(self, model: Classifier, context: RunContext) -> None:
+        super().setup(model, context)
         if self.config.distribution_alignment:
-            self.state["alignment"] = DistributionAlignment(labelled_counts, self.config.alignment_momentum)
+            self.state["alignment"] = DistributionAlignment(context.labelled_counts, self.config.alignment_momentum,
+                                                            context.gather)
 
     def unsup_weight(self, progress: float) -> float:
         config = self.config
@@ -134,9 +178,15 @@ class SemiSupervised(Algorithm):
         return self.align(torch.softmax(logits.float(), dim=-1))
 
     def combine(self, supervised: torch.Tensor, unsupervised: torch.Tensor, progress: float, probs: torch.Tensor,
-                mask: torch.Tensor, **logs: float) -> StepOutput:
-        """L = L_s + mu(t) L_u, with the logs every method shares (and its own `logs`)."""
+                mask: torch.Tensor, unlabelled_logits: torch.Tensor, **logs: float) -> StepOutput:
+        """L = L_s + mu(t) (L_u + entropy_weight * mean H(unlabelled_logits)), with the logs every
+        method shares. `unlabelled_logits`: the student's logits (with gradient) on the
+        unlabelled view it trains on; only the entropy term reads them."""
         weight = self.unsup_weight(progress)
+        if self.config.entropy_weight > 0:
+            penalty = entropy(unlabelled_logits.float()).mean()
+            unsupervised = unsupervised + self.config.entropy_weight * penalty
+            logs["loss/entropy"] = penalty.item()
         return StepOutput(supervised + weight * unsupervised,
                           {"loss/supervised": supervised.item(), "loss/unsupervised": unsupervised.item(),
                            "unsup_weight": weight, **logs},

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
-from textssl.ssl import hard_label_cross_entropy
+from textssl.algorithms.losses import hard_label_cross_entropy
+from textssl.algorithms.registry import register
 
 
 @dataclass
@@ -23,14 +24,17 @@ class FixMatchConfig(SemiSupervisedConfig):
     rampup: str = "none"
 
 
+@register
 class FixMatch(SemiSupervised):
     name = "fixmatch"
     Config = FixMatchConfig
+    strong_views = 1
     needs_strong_view = True
 
     def training_step(self, model, labelled, unlabelled, progress):
         supervised = self.supervised_loss(model, labelled)
         probs = self.targets(model, unlabelled.weak)
         mask = self.mask(probs, self.config.threshold)
-        unsupervised = (hard_label_cross_entropy(probs, model(unlabelled.strong)) * mask).mean()
-        return self.combine(supervised, unsupervised, progress, probs, mask)
+        strong_logits = model(unlabelled.strong)
+        unsupervised = (hard_label_cross_entropy(probs, strong_logits) * mask).mean()
+        return self.combine(supervised, unsupervised, progress, probs, mask, strong_logits)

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import torch
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
+from textssl.algorithms.losses import mse_consistency
+from textssl.algorithms.registry import register
 from textssl.errors import TextsslError
-from textssl.ssl import mse_consistency
 
 
 @dataclass
@@ -34,14 +35,17 @@ class MeanTeacherConfig(SemiSupervisedConfig):
             raise TextsslError(f"algorithm.ema_decay of mean_teacher must be above 0, got {self.ema_decay}")
 
 
+@register
 class MeanTeacher(SemiSupervised):
     name = "mean_teacher"
     Config = MeanTeacherConfig
     config: MeanTeacherConfig
+    strong_views = 1
 
     def training_step(self, model, labelled, unlabelled, progress):
         supervised = self.supervised_loss(model, labelled)
         probs = self.targets(model, unlabelled.weak)
         student_view = unlabelled.strong if unlabelled.strong is not None else unlabelled.weak
-        unsupervised = mse_consistency(probs, model(student_view).float()).mean()
-        return self.combine(supervised, unsupervised, progress, probs, mask=torch.ones_like(probs[:, 0]))
+        student_logits = model(student_view)
+        unsupervised = mse_consistency(probs, student_logits.float()).mean()
+        return self.combine(supervised, unsupervised, progress, probs, torch.ones_like(probs[:, 0]), student_logits)

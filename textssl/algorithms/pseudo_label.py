@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
-from textssl.ssl import hard_label_cross_entropy
+from textssl.algorithms.losses import hard_label_cross_entropy
+from textssl.algorithms.registry import register
 
 
 @dataclass
@@ -26,6 +27,7 @@ class PseudoLabelConfig(SemiSupervisedConfig):
     threshold: float = 0.0
 
 
+@register
 class PseudoLabel(SemiSupervised):
     name = "pseudo_label"
     Config = PseudoLabelConfig
@@ -36,4 +38,4 @@ class PseudoLabel(SemiSupervised):
         probs = self.targets(model, unlabelled.weak, own_logits=logits.detach())
         mask = self.mask(probs, self.config.threshold)
         unsupervised = (hard_label_cross_entropy(probs, logits) * mask).mean()
-        return self.combine(supervised, unsupervised, progress, probs, mask)
+        return self.combine(supervised, unsupervised, progress, probs, mask, logits)

@@ -3,8 +3,10 @@
 import torch.nn.functional as F
 
 from textssl.algorithms.base import Algorithm, StepOutput
+from textssl.algorithms.registry import register
 
 
+@register
 class Supervised(Algorithm):
     name = "supervised"
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
+from textssl.algorithms.losses import TSA_SCHEDULES, kl_consistency, sharpen, tsa_cross_entropy, tsa_threshold
+from textssl.algorithms.registry import register
 from textssl.errors import TextsslError
-from textssl.ssl import TSA_SCHEDULES, kl_consistency, sharpen, tsa_cross_entropy, tsa_threshold
 
 
 @dataclass
@@ -37,9 +38,11 @@ class UDAConfig(SemiSupervisedConfig):
             raise TextsslError(f"algorithm.tsa must be one of {', '.join(TSA_SCHEDULES)}, got {self.tsa!r}")
 
 
+@register
 class UDA(SemiSupervised):
     name = "uda"
     Config = UDAConfig
+    strong_views = 1
     needs_strong_view = True
 
     def training_step(self, model, labelled, unlabelled, progress):
@@ -48,6 +51,7 @@ class UDA(SemiSupervised):
         probs = self.targets(model, unlabelled.weak)
         mask = self.mask(probs, self.config.threshold)
         target = sharpen(probs, self.config.temperature)
-        unsupervised = (kl_consistency(target, model(unlabelled.strong).float()) * mask).mean()
-        return self.combine(supervised, unsupervised, progress, probs, mask,
+        strong_logits = model(unlabelled.strong)
+        unsupervised = (kl_consistency(target, strong_logits.float()) * mask).mean()
+        return self.combine(supervised, unsupervised, progress, probs, mask, strong_logits,
                             tsa_threshold=eta, tsa_kept=kept.mean().item())

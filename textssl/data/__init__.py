@@ -11,13 +11,14 @@ from datasets import Dataset, DatasetDict
 from textssl.data.builtin import BUILTIN_DATASETS
 from textssl.data.sampling import sample_labelled
 from textssl.data.sources import load_splits
-from textssl.data.stream import Batch, BatchStream, Views
+from textssl.batch import Batch, Views
+from textssl.data.stream import BatchStream
 from textssl.data.views import PREFIX as STRONG_PREFIX
 from textssl.data.views import SOURCE_COLUMN as STRONG_SOURCE
-from textssl.data.views import encode_strong_views
+from textssl.data.views import ImageViews, TextViews, ViewMaker, encode_strong_views, view_maker
 
-__all__ = ["BUILTIN_DATASETS", "Batch", "BatchStream", "SSLData", "Views", "load_splits", "prepare_data",
-           "sample_labelled"]
+__all__ = ["BUILTIN_DATASETS", "Batch", "BatchStream", "ImageViews", "SSLData", "TextViews", "ViewMaker", "Views",
+           "load_splits", "prepare_data", "sample_labelled", "view_maker"]
 
 
 @dataclass

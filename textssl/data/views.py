@@ -1,10 +1,16 @@
-"""Strong views of the unlabelled examples, stored as model inputs next to the weak view.
+"""Views: how the rows of a batch become the weak and strong inputs an algorithm asks for.
 
-The training pool carries a `strong` column: one augmented text per row, or a list of K
-of them, taken from a column of the data file or computed by the augment library
-(`augmented_views`, cached on disk). `encode_strong_views` runs the model's preprocessing
-on every copy and stores the result under `strong_<input>` as K sequences per row;
-`split_views` chooses which copy a batch uses (the next one on each pass over the data).
+`ViewMaker` is the interface: `labelled(rows)` gives the labelled batch (its weak view),
+`unlabelled(rows, weak=K, strong=S)` gives K weak and S strong views of each example. Every
+view is a pure function of (row, pass over the data, copy), so a batch depends on its step
+only and a resumed run reads the same batches.
+
+- `TextViews`: the weak view is the text as it is. Strong views are computed once and
+  stored: the training pool carries a `strong` column (one augmented text per row, or a
+  list of them) from the data file or from the augment library (`augmented_views`, cached
+  on disk); `encode_strong_views` stores each copy's model inputs under `strong_<input>`,
+  and each pass over the data uses the next copies.
+- `ImageViews`: `augment.image` ops applied at batch time, seeded by (row, pass, copy).
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
+import torch
 from tqdm.auto import tqdm
 
+from textssl.batch import Batch, Views
 from textssl.config import ViewsConfig
 from textssl.data.builtin import cache_dir, write_cache_folder
 from textssl.errors import TextsslError
@@ -62,10 +70,8 @@ def augmented_views(texts: Dataset, config: ViewsConfig) -> Dataset:
 
 def with_augmented_views(splits: DatasetDict, config: ViewsConfig) -> DatasetDict:
     """`splits` with a `strong` column added to train when the recipe asks for computed views."""
-    if not config.augment:
-        return splits
-    if "text" not in splits["train"].column_names:
-        raise TextsslError("views.augment augments texts; this dataset has no text column")
+    if not config.augment or "text" not in splits["train"].column_names:
+        return splits  # nothing to cache: no ops, or images (augmented at batch time)
     train = splits["train"]
     views = augmented_views(train.select_columns(["text"]), config)
     return DatasetDict({**splits, "train": concatenate_datasets([train, views], axis=1)})
@@ -107,13 +113,95 @@ def encode_strong_views(pool: Dataset, preprocess: Callable[[dict], dict], input
     return pool.map(encode, batched=True, remove_columns=[SOURCE_COLUMN], desc="preprocessing strong views")
 
 
-def split_views(rows: dict[str, list], epochs: np.ndarray) -> tuple[dict[str, list], dict[str, list] | None]:
-    """Rows of model inputs -> (weak rows, strong rows); strong copy k = epoch mod K."""
-    weak = {key: value for key, value in rows.items() if not key.startswith(PREFIX)}
-    strong_keys = [key for key in rows if key.startswith(PREFIX)]
-    if not strong_keys:
-        return weak, None
-    strong = {}
-    for key in strong_keys:
-        strong[key[len(PREFIX):]] = [copies[epoch % len(copies)] for copies, epoch in zip(rows[key], epochs)]
-    return weak, strong
+class ViewMaker:
+    """Turns the rows of a batch (model inputs, as stored) into views; `epochs` is the pass over
+    the data each row is read in."""
+
+    def __init__(self, collate: Callable[[dict[str, list]], Batch]):
+        self.collate = collate
+
+    def labelled(self, rows: dict[str, list], index: np.ndarray, epochs: np.ndarray) -> Batch:
+        raise NotImplementedError
+
+    def unlabelled(self, rows: dict[str, list], index: np.ndarray, epochs: np.ndarray, weak: int = 1,
+                   strong: int = 0) -> Views:
+        raise NotImplementedError
+
+    def strong_available(self) -> bool:
+        raise NotImplementedError
+
+
+class TextViews(ViewMaker):
+    def __init__(self, collate: Callable[[dict[str, list]], Batch], has_strong: bool):
+        super().__init__(collate)
+        self.has_strong = has_strong
+
+    def strong_available(self) -> bool:
+        return self.has_strong
+
+    def labelled(self, rows, index, epochs):
+        return self.collate({key: value for key, value in rows.items() if not key.startswith(PREFIX)})
+
+    def unlabelled(self, rows, index, epochs, weak=1, strong=0):
+        weak_batch = self.labelled(rows, index, epochs)
+        strong_keys = [key for key in rows if key.startswith(PREFIX)]
+        strong_batches = []
+        for copy in range(strong if strong_keys else 0):
+            chosen = {}
+            for key in strong_keys:  # pass e, copy s reads stored copy (e * S + s) mod K
+                chosen[key[len(PREFIX):]] = [copies[(epoch * strong + copy) % len(copies)]
+                                             for copies, epoch in zip(rows[key], epochs)]
+            strong_batches.append(self.collate(chosen))
+        return Views([weak_batch] * weak, strong_batches, torch.as_tensor(index))
+
+
+class ImageViews(ViewMaker):
+    """Weak: the `weak` ops; strong: the `strong` ops on top of a fresh weak view. Labelled rows,
+    unlabelled weak views and strong views draw from different seeds."""
+
+    def __init__(self, collate: Callable[[dict[str, list]], Batch], weak: list[str], strong: list[str], seed: int):
+        from augment.errors import AugmentError
+        from augment.ops import build_image
+
+        super().__init__(collate)
+        try:
+            self.weak_ops = [build_image(weak, seed=seed + offset) for offset in range(3)]
+            self.strong_ops = build_image(strong, seed=seed + 3)
+        except AugmentError as error:
+            raise TextsslError(f"views: {error}") from None
+
+    def strong_available(self) -> bool:
+        return bool(self.strong_ops)
+
+    @staticmethod
+    def _apply(ops: list, pixels: torch.Tensor, ids: list[tuple[int, int]], copy: int) -> torch.Tensor:
+        for op in ops:
+            pixels = op(pixels, ids=ids, copy=copy)
+        return pixels
+
+    def _view(self, batch: Batch, ops: list, ids: list[tuple[int, int]], copy: int) -> Batch:
+        return {**batch, "pixel_values": self._apply(ops, batch["pixel_values"], ids, copy)}
+
+    def labelled(self, rows, index, epochs):
+        batch = self.collate(rows)
+        return self._view(batch, self.weak_ops[0], list(zip(index.tolist(), epochs.tolist())), 0)
+
+    def unlabelled(self, rows, index, epochs, weak=1, strong=0):
+        batch = self.collate(rows)
+        ids = list(zip(index.tolist(), epochs.tolist()))
+        weak_views = [self._view(batch, self.weak_ops[1], ids, copy) for copy in range(weak)]
+        strong_views = [self._view(self._view(batch, self.weak_ops[2], ids, copy), self.strong_ops, ids, copy)
+                        for copy in range(strong if self.strong_ops else 0)]
+        return Views(weak_views, strong_views, torch.as_tensor(index))
+
+
+def view_maker(config: ViewsConfig, collate: Callable[[dict[str, list]], Batch], input_column: str,
+               pool_columns: list[str]) -> ViewMaker:
+    """The views the recipe asks for: cached text views, or image views made at batch time."""
+    if input_column == "image":
+        if config.column is not None:
+            raise TextsslError("views.column holds texts; image views come from views.weak and views.augment")
+        return ImageViews(collate, config.weak, config.augment, config.seed)
+    if config.weak:
+        raise TextsslError("views.weak applies to images; the weak view of a text is the text as it is")
+    return TextViews(collate, has_strong=any(column.startswith(PREFIX) for column in pool_columns))

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from textssl.errors import TextsslError
-from textssl.models.base import Classifier
+from textssl.models.base import Batch, Classifier, Mix, frozen_norm_statistics
 from textssl.models.cnn import SmallCNN
 from textssl.models.hf import BUILTIN_MODELS, HFClassifier
 
 IMAGE_MODELS = {"small-cnn": SmallCNN}
 
-__all__ = ["BUILTIN_MODELS", "IMAGE_MODELS", "Classifier", "HFClassifier", "SmallCNN", "build_model"]
+__all__ = ["BUILTIN_MODELS", "IMAGE_MODELS", "Batch", "Classifier", "Mix", "frozen_norm_statistics", "HFClassifier", "SmallCNN", "build_model"]
 
 
-def build_model(name: str, label_names: list[str], input_column: str, max_length: int = 64) -> Classifier:
+def build_model(name: str, label_names: list[str], input_column: str, max_length: int = 64,
+                mix_layer: int = 0) -> Classifier:
     """The backbone `name` with a fresh head for `label_names`, checked against the data's input column."""
     model: Classifier
     if name in IMAGE_MODELS:
@@ -21,7 +22,7 @@ def build_model(name: str, label_names: list[str], input_column: str, max_length
         raise TextsslError(f"model {name!r} reads text, but the dataset holds images; "
                            f"use model.name={next(iter(IMAGE_MODELS))}")
     else:
-        model = HFClassifier(name, label_names, max_length)
+        model = HFClassifier(name, label_names, max_length, mix_layer)
     if model.input_column != input_column:
         raise TextsslError(f"model {name!r} reads `{model.input_column}`, but the dataset's input is `{input_column}`")
     return model

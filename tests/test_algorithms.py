@@ -6,11 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from textssl.algorithms import algorithm_class
-from textssl.config import load_config
-from textssl.data import Views
-from textssl.ssl import (DistributionAlignment, EMATeacher, confidence_mask, kl_consistency, most_confident_per_class,
-                         ramp_up, sharpen, tsa_cross_entropy, tsa_threshold)
+from textssl.algorithms import RunContext, algorithm_class
+from textssl.algorithms.losses import kl_consistency, ramp_up, sharpen, tsa_cross_entropy, tsa_threshold
+from textssl.algorithms.masks import DistributionAlignment, confidence_mask, most_confident_per_class
+from textssl.algorithms.teacher import EMATeacher
+from textssl.batch import Views
+from textssl.models import Classifier
+from textssl.recipe import load_config
 
 
 def logits_for(probs: list[list[float]]) -> torch.Tensor:
@@ -110,13 +112,16 @@ def test_distribution_alignment_matches_its_formula():
 
 # A toy problem with a known answer: two Gaussian blobs, four labels, many unlabelled points.
 
-class Linear(nn.Module):
+class Linear(Classifier):
     def __init__(self):
         super().__init__()
         self.layer = nn.Linear(2, 2)
 
-    def forward(self, batch, embedded=None):
-        return self.layer(batch["x"])
+    def embed(self, batch):
+        return batch["x"]
+
+    def classify(self, embedded, batch):
+        return self.layer(embedded)
 
 
 def blobs(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,9 +135,9 @@ def test_each_method_lowers_its_losses_on_a_toy_problem(name):
     generator = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     config = load_config(None, [f"algorithm.name={name}"]).algorithm
-    method = algorithm_class(name)(config, num_classes=2)
+    method = algorithm_class(name)(config)
     model = Linear()
-    method.setup(model, torch.tensor([2, 2]))
+    method.setup(model, RunContext(num_classes=2, pool_size=64, labelled_counts=torch.tensor([2, 2])))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     x_l, y_l = blobs(4, generator)
     labelled = {"x": x_l, "labels": y_l}
@@ -140,7 +145,7 @@ def test_each_method_lowers_its_losses_on_a_toy_problem(name):
     def views() -> tuple[Views, torch.Tensor]:
         x_u, y_u = blobs(64, generator)
         strong = x_u + 0.5 * torch.randn(x_u.shape, generator=generator)
-        return Views({"x": x_u}, {"x": strong}, torch.arange(64)), y_u
+        return Views([{"x": x_u}], [{"x": strong}], torch.arange(64)), y_u
 
     fixed, truth = views()
     with torch.no_grad():
