@@ -28,6 +28,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import yaml
+
 
 def run_key(recipe: str, seed: int, overrides: tuple[str, ...]) -> str:
     return " ".join([Path(recipe).stem, f"seed={seed}", *overrides])
@@ -48,9 +50,14 @@ def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, 
     started = time.time()
     subprocess.run(command, check=True, env={"OMP_NUM_THREADS": str(threads), **os.environ})
     metrics = json.loads((output_dir / "metrics.json").read_text())
+    config = yaml.safe_load((output_dir / "config.yaml").read_text())
     return {"key": key, "recipe": Path(recipe).stem, "seed": seed, "overrides": list(overrides),
+            "dataset": config["data"]["dataset"], "labels_per_class": config["data"]["labels_per_class"],
+            "method": config["algorithm"]["name"], "test_accuracy": metrics["test"]["accuracy"],
+            "test_macro_f1": metrics["test"]["macro_f1"], "steps": metrics["max_steps"],
+            "seconds": round(time.time() - started, 1), "train_steps_per_second": metrics["train_steps_per_second"],
             "test": metrics["test"], "dev": metrics["dev"], "best_step": metrics["best_step"],
-            "wall_seconds": round(time.time() - started, 1), "command": " ".join(command[1:])}
+            "command": " ".join(command[1:])}
 
 
 def table(rows: list[dict], baseline: str = "supervised") -> str:
