@@ -5,12 +5,16 @@
     mask = max(p) >= threshold               (0.95)
     L = CE(labelled) + mu(t) * mean(mask * CE(f(strong), argmax p))
 
-Paper defaults: threshold 0.95, lambda_u 1, no ramp-up, uratio 7.
+Paper defaults: threshold 0.95, lambda_u 1, no ramp-up, uratio 7. FlexMatch, FreeMatch,
+SoftMatch and AdaMatch are FixMatch with another mask or weight (`weights`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
 from textssl.algorithms.losses import hard_label_cross_entropy
@@ -31,10 +35,20 @@ class FixMatch(SemiSupervised):
     strong_views = 1
     needs_strong_view = True
 
+    def weights(self, probs: torch.Tensor, index: torch.Tensor, labelled_probs: torch.Tensor) -> torch.Tensor:
+        """Weight in [0, 1] of each pseudo-label: here the fixed-threshold mask."""
+        return self.mask(probs, self.config.threshold)
+
+    def unsupervised_loss(self, probs: torch.Tensor, weights: torch.Tensor,
+                          strong_logits: torch.Tensor) -> torch.Tensor:
+        return (hard_label_cross_entropy(probs, strong_logits) * weights).mean()
+
     def training_step(self, model, labelled, unlabelled, progress):
-        supervised = self.supervised_loss(model, labelled)
+        labelled_logits = model(labelled)
+        supervised = F.cross_entropy(labelled_logits, labelled["labels"], label_smoothing=self.config.label_smoothing)
         probs = self.targets(model, unlabelled.weak)
-        mask = self.mask(probs, self.config.threshold)
+        labelled_probs = torch.softmax(labelled_logits.detach().float(), dim=-1)
+        weights = self.weights(probs, unlabelled.index, labelled_probs)
         strong_logits = model(unlabelled.strong)
-        unsupervised = (hard_label_cross_entropy(probs, strong_logits) * mask).mean()
-        return self.combine(supervised, unsupervised, progress, probs, mask, strong_logits)
+        unsupervised = self.unsupervised_loss(probs, weights, strong_logits)
+        return self.combine(supervised, unsupervised, progress, probs, weights, strong_logits)

@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-RAMPS = ("sigmoid", "linear", "none")
+RAMPS = ("sigmoid", "linear", "cosine", "none")
 TSA_SCHEDULES = ("linear", "exp", "log", "none")
 
 
@@ -20,7 +20,7 @@ def ramp_up(progress: float, length: float, kind: str = "sigmoid", start: float 
     """Weight in [0, 1] for the unsupervised loss: 0 until `start`, then rising over `length`.
 
     Both are shares of training. sigmoid: exp(-5 (1 - t)^2) (Laine & Aila); linear: t;
-    none: always 1.
+    cosine: (1 - cos(pi t)) / 2 (AdaMatch); none: always 1.
     """
     if kind == "none":
         return 1.0
@@ -29,7 +29,9 @@ def ramp_up(progress: float, length: float, kind: str = "sigmoid", start: float 
     if length <= 0:
         return 1.0
     t = min(1.0, (progress - start) / length)
-    return math.exp(-5.0 * (1.0 - t) ** 2) if kind == "sigmoid" else t
+    if kind == "sigmoid":
+        return math.exp(-5.0 * (1.0 - t) ** 2)
+    return (1.0 - math.cos(math.pi * t)) / 2.0 if kind == "cosine" else t
 
 
 def sharpen(probs: torch.Tensor, temperature: float) -> torch.Tensor:
