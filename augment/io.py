@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +19,33 @@ READERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".p
 WRITERS = (".jsonl", ".parquet")
 
 
-def _builtin_names() -> list[str]:
-    try:
-        from textssl.data import BUILTIN_DATASETS
-    except ImportError:
-        return []
-    return [name for name in BUILTIN_DATASETS]
+DATASETS_ENTRY_POINT = "augment.datasets"
+
+
+def named_datasets() -> dict[str, Callable[[str], pd.DataFrame]]:
+    """Datasets other packages offer by name: each entry point of the group ``augment.datasets``
+    is a function returning {name: load(split) -> DataFrame} (textssl offers its built-ins);
+    ``load`` raises KeyError for an unknown split.
+    augment itself depends on none of them."""
+    offered: dict[str, Callable[[str], pd.DataFrame]] = {}
+    for entry_point in entry_points(group=DATASETS_ENTRY_POINT):
+        offered.update(entry_point.load()())
+    return offered
 
 
 def read_table(source: str, split: str = "train") -> pd.DataFrame:
-    """The rows of a file, or of split ``split`` of a textssl built-in dataset."""
+    """The rows of a file, or of split ``split`` of a dataset offered by name (``named_datasets``)."""
     path = Path(source)
     kind = READERS.get(path.suffix.lower())
     if kind is None and not path.exists():
-        names = _builtin_names()
-        if source in names:
-            from textssl.data.builtin import load_builtin
-            splits = load_builtin(source)
-            if split not in splits:
-                raise AugmentError(f"{source}: no split {split!r}; it has {', '.join(splits)}")
-            return splits[split].to_pandas()
-        known = f"; built-in datasets: {', '.join(names)}" if names else " (install textssl for built-in datasets)"
+        offered = named_datasets()
+        if source in offered:
+            try:
+                return offered[source](split)
+            except KeyError as error:  # the provider's way to say the split is unknown
+                raise AugmentError(f"{source}: {error.args[0]}") from None
+        names = list(offered)
+        known = f"; datasets by name: {', '.join(names)}" if names else " (install textssl for its built-in datasets)"
         raise AugmentError(f"{source}: no such file and not a built-in dataset{known}")
     if kind is None:
         raise AugmentError(f"{path}: unsupported file type {path.suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet")

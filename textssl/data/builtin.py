@@ -152,3 +152,18 @@ def load_builtin(name: str) -> DatasetDict:
     if not (target / "dataset_dict.json").is_file():
         write_cache_folder(target, lambda folder: BUILTIN_DATASETS[name]().save_to_disk(str(folder)))
     return load_from_disk(str(target))
+
+
+def augment_datasets() -> dict[str, Callable[[str], pd.DataFrame]]:
+    """The built-ins for the `augment` command, which finds them through the entry point
+    `augment.datasets` (augment does not import textssl)."""
+
+    def loader(name: str) -> Callable[[str], pd.DataFrame]:
+        def load(split: str) -> pd.DataFrame:
+            splits = load_builtin(name)
+            if split not in splits:
+                raise KeyError(f"no split {split!r}; it has {', '.join(splits)}")
+            return splits[split].to_pandas()
+        return load
+
+    return {name: loader(name) for name in BUILTIN_DATASETS}
