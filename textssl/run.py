@@ -105,11 +105,13 @@ def build_run(config: Config) -> Run:
     accelerator = Accelerator(mixed_precision=train.mixed_precision, cpu=not _has_accelerator())
     set_seed(train.seed)
 
+    algorithm = algorithm_class(config.algorithm.name)(config.algorithm)
     with accelerator.main_process_first():
-        splits = with_augmented_views(load_splits(config.data, view_column=config.views.column), config.views)
+        splits = load_splits(config.data, view_column=config.views.column)
+        if algorithm.strong_views:  # text views are computed and cached only for methods that read them
+            splits = with_augmented_views(splits, config.views)
     label_names = splits["train"].features["label"].names
     input_column = next(c for c in splits["train"].column_names if c not in ("label", STRONG_SOURCE))
-    algorithm = algorithm_class(config.algorithm.name)(config.algorithm)
     model = build_model(config.model.name, label_names, input_column, config.data.max_length, config.model.mix_layer)
     with accelerator.main_process_first():
         data = prepare_data(splits, model.preprocess, labels_per_class=config.data.labels_per_class,

@@ -30,7 +30,8 @@ class FreeMatchConfig(FixMatchConfig):
 
 def fairness_loss(strong_logits: torch.Tensor, mask: torch.Tensor, class_probs: torch.Tensor,
                   histogram: torch.Tensor) -> torch.Tensor:
-    """FreeMatch's self-adaptive fairness: -sum_c prior~(c) log mean~(c) over the masked examples."""
+    """FreeMatch's self-adaptive fairness, -H(prior~, mean~) = sum_c prior~(c) log mean~(c), over the
+    masked examples (minimising it spreads the predictions over the classes)."""
     kept = mask.bool()
     if not kept.any():
         return strong_logits.sum() * 0.0

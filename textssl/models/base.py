@@ -82,11 +82,18 @@ class Classifier(nn.Module):
 @contextmanager
 def frozen_norm_statistics(model: nn.Module) -> Iterator[None]:
     """Forward passes inside leave the running statistics of BatchNorm layers as they were
-    (VAT's adversarial passes, as in its code)."""
-    norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm))]
-    saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in norms]
+    (VAT's adversarial passes, as in its code). Done with a momentum of 0, not by restoring
+    the buffers afterwards: autograd keeps the running buffers for the backward pass."""
+    norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm))]
+    saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None else None)
+             for m in norms]
+    for module in norms:
+        module.momentum = 0.0
     try:
         yield
     finally:
-        for module, state in zip(norms, saved):
-            module.load_state_dict(state)
+        with torch.no_grad():
+            for module, (momentum, count) in zip(norms, saved):
+                module.momentum = momentum
+                if count is not None:
+                    module.num_batches_tracked.copy_(count)
