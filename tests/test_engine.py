@@ -46,6 +46,7 @@ def test_best_on_dev_checkpoint_is_the_one_tested(tiny_config):
     ["algorithm.name=mean_teacher", "views.column=augmented"],  # an EMA teacher in the checkpoint
     ["algorithm.name=fixmatch", "views.column=augmented", "algorithm.threshold=0.6",
      "algorithm.distribution_alignment=true"],  # a running class average in the checkpoint
+    ["algorithm.name=temporal_ensembling"],  # per-example state sized to the pool
 ], ids=lambda options: options[0].split("=")[1])
 def test_killed_run_resumes_to_the_same_result(tiny_config, tmp_path, monkeypatch, algorithm):
     reference = train(tiny_config("train.output_dir=" + str(tmp_path / "whole"), *algorithm))
