@@ -28,7 +28,7 @@ from sklearn.semi_supervised import LabelSpreading
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
-from textssl.config import load_config
+from textssl.recipe import load_config
 from textssl.data import sample_labelled
 from textssl.data.sources import load_splits
 from textssl.models.hf import resolve_model_path

@@ -24,36 +24,36 @@ import torch.nn.functional as F
 
 from transformers import AutoModelForSequenceClassification
 
-from textssl.config import load_config
 from textssl.engine.optim import build_optimizer, build_scheduler
-from textssl.engine.trainer import Trainer
+from textssl.recipe import load_config
+from textssl.run import Run, build_run
 from textssl.models.hf import resolve_model_path
 
 RECIPE = "recipes/text/supervised.yaml"
 
 
-def textssl_run(overrides: list[str]) -> tuple[float, float, Trainer]:
-    """Steps per second inside the training loop, and over the whole `train()` call."""
+def textssl_run(overrides: list[str]) -> tuple[float, float, Run]:
+    """Steps per second inside the training loop, and over the whole `execute()` call."""
     with tempfile.TemporaryDirectory() as folder:
-        trainer = Trainer(load_config(RECIPE, [*overrides, f"train.output_dir={folder}"]))
+        run = build_run(load_config(RECIPE, [*overrides, f"train.output_dir={folder}"]))
         started = time.perf_counter()
-        metrics = trainer.train()
-        end_to_end = trainer.config.train.max_steps / (time.perf_counter() - started)
-    return metrics["train_steps_per_second"], end_to_end, trainer
+        metrics = run.execute()
+        end_to_end = run.config.train.max_steps / (time.perf_counter() - started)
+    return metrics["train_steps_per_second"], end_to_end, run
 
 
-def bare_loop(trainer: Trainer) -> float:
+def bare_loop(run: Run) -> float:
     """The same steps by hand on a fresh transformers model; steps per second."""
-    config = trainer.config.train
+    config, trainer = run.config.train, run.trainer
     torch.manual_seed(config.seed)
     model = AutoModelForSequenceClassification.from_pretrained(
-        resolve_model_path(trainer.config.model.name), num_labels=len(trainer.data.label_names))
+        resolve_model_path(run.config.model.name), num_labels=len(trainer.data.label_names))
     optimizer = build_optimizer(model, config)
     scheduler = build_scheduler(optimizer, config)
     model.train()
     started = time.perf_counter()
     for step in range(config.max_steps):
-        batch = trainer.labelled.batch(step)
+        batch = trainer.batches(step)[0]
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = F.cross_entropy(logits, batch["labels"])
         loss.backward()
@@ -76,10 +76,10 @@ def main() -> None:
 
     loop, whole, bare = [], [], []
     for _ in range(args.repeats):
-        in_loop, end_to_end, trainer = textssl_run(overrides)
+        in_loop, end_to_end, run = textssl_run(overrides)
         loop.append(in_loop)
         whole.append(end_to_end)
-        bare.append(bare_loop(trainer))
+        bare.append(bare_loop(run))
         print(f"textssl {in_loop:.3f} steps/s in the loop ({end_to_end:.3f} end to end), bare {bare[-1]:.3f}")
 
     ratios = [a / b for a, b in zip(loop, bare)]
