@@ -13,10 +13,11 @@ class EMATeacher(nn.Module):
 
     d_t = min(decay, 1 - 1/(t + 1)) at the t-th update, as in the Mean Teacher code: early
     on the teacher follows the student closely instead of holding on to the random start
-    for thousands of steps. Floating-point buffers (BatchNorm statistics) are averaged the
-    same way, as in timm's ModelEmaV2: copying the student's statistics into a teacher with
-    averaged weights cost Mean Teacher 5 points below `supervised` on mnist_5k (0.843 against
-    0.895, seed 0; benchmarks/results/image_ssl.md). Built from the unwrapped student (so it is never wrapped for
+    for thousands of steps. Its BatchNorm statistics are its own: when it labels a batch, its
+    BatchNorm layers use and track that batch's statistics (dropout stays off), as the Mean
+    Teacher code runs its teacher in training mode. Statistics copied or averaged from the
+    student do not fit the averaged weights: on mnist_5k such a teacher predicted one class
+    for the first hundreds of steps. Built from the unwrapped student (so it is never wrapped for
     several processes: every process holds the same teacher because every process holds the
     same student), kept in eval mode, and saved with the checkpoint in the algorithm's state.
     """
@@ -39,11 +40,13 @@ class EMATeacher(nn.Module):
         decay = self.current_decay()
         for teacher_param, student_param in zip(self.model.parameters(), student.parameters(), strict=True):
             teacher_param.lerp_(student_param.detach().to(teacher_param.dtype), 1.0 - decay)
-        for teacher_buffer, student_buffer in zip(self.model.buffers(), student.buffers(), strict=True):
-            if teacher_buffer.is_floating_point():  # BatchNorm statistics follow the averaged weights
-                teacher_buffer.lerp_(student_buffer.to(teacher_buffer.dtype), 1.0 - decay)
-            else:
-                teacher_buffer.copy_(student_buffer)
 
     def forward(self, *args, **kwargs):
-        return self.model(*args, **kwargs)
+        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        for module in norms:
+            module.train()
+        try:
+            return self.model(*args, **kwargs)
+        finally:
+            for module in norms:
+                module.eval()
