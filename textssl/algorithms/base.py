@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -10,17 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textssl.config import AlgorithmConfig
-from textssl.data import Batch, Views
-from textssl.errors import TextsslError
 from textssl.algorithms.losses import RAMPS, entropy, ramp_up
-from textssl.algorithms.masks import DistributionAlignment, confidence_mask, most_confident_per_class
+from textssl.algorithms.masks import (DistributionAlignment, Gather, confidence_mask, most_confident_per_class,
+                                      single_process)
 from textssl.algorithms.teacher import EMATeacher
+from textssl.batch import Batch, Views
+from textssl.config import AlgorithmConfig
+from textssl.errors import TextsslError
 from textssl.models import Classifier
-
-
-def _identity(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor
 
 
 @dataclass
@@ -37,7 +33,7 @@ class RunContext:
     """Examples in the unlabelled pool; per-example state is sized to it and indexed by `Views.index`."""
     labelled_counts: torch.Tensor
     """Labelled examples per class."""
-    gather: Callable[[torch.Tensor], torch.Tensor] = _identity
+    gather: Gather = single_process
     num_processes: int = 1
 
 
@@ -193,7 +189,10 @@ class SemiSupervised(Algorithm):
                           unlabelled_probs=probs, mask=mask)
 
     def supervised_loss(self, model: Classifier, labelled: Batch) -> torch.Tensor:
-        return F.cross_entropy(model(labelled), labelled["labels"], label_smoothing=self.config.label_smoothing)
+        return self.labelled_loss(model(labelled), labelled["labels"])
+
+    def labelled_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, labels, label_smoothing=self.config.label_smoothing)
 
     def mask(self, probs: torch.Tensor, threshold: float) -> torch.Tensor:
         """The confidence mask, limited to the most confident `confident_share` of each class."""

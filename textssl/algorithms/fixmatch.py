@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
 from textssl.algorithms.losses import hard_label_cross_entropy
@@ -45,7 +44,7 @@ class FixMatch(SemiSupervised):
 
     def training_step(self, model, labelled, unlabelled, progress):
         labelled_logits = model(labelled)
-        supervised = F.cross_entropy(labelled_logits, labelled["labels"], label_smoothing=self.config.label_smoothing)
+        supervised = self.labelled_loss(labelled_logits, labelled["labels"])
         probs = self.targets(model, unlabelled.weak)
         labelled_probs = torch.softmax(labelled_logits.detach().float(), dim=-1)
         weights = self.weights(probs, unlabelled.index, labelled_probs)

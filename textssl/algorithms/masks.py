@@ -25,7 +25,8 @@ from torch import nn
 Gather = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _identity(tensor: torch.Tensor) -> torch.Tensor:
+def single_process(tensor: torch.Tensor) -> torch.Tensor:
+    """The gather of a run on one process: the tensor itself."""
     return tensor
 
 
@@ -60,7 +61,7 @@ class FlexMatchThreshold(nn.Module):
     """
 
     def __init__(self, threshold: float, pool_size: int, num_classes: int, warmup: bool = True,
-                 gather: Gather = _identity):
+                 gather: Gather = single_process):
         super().__init__()
         self.threshold, self.num_classes, self.warmup, self.gather = threshold, num_classes, warmup, gather
         self.register_buffer("selected", torch.full((pool_size,), -1, dtype=torch.long))
@@ -89,7 +90,7 @@ class FreeMatchThreshold(nn.Module):
     by the max-normalised EMA of the class probabilities p~_t. Also tracks the EMA histogram of
     the predicted classes for FreeMatch's fairness term. Starts at 1/K, as in the paper."""
 
-    def __init__(self, num_classes: int, momentum: float = 0.999, gather: Gather = _identity):
+    def __init__(self, num_classes: int, momentum: float = 0.999, gather: Gather = single_process):
         super().__init__()
         self.momentum, self.gather = momentum, gather
         self.register_buffer("tau", torch.tensor(1.0 / num_classes))
@@ -117,7 +118,7 @@ class SoftMatchWeight(nn.Module):
     """A truncated Gaussian weight on the confidence: 1 above the running mean mu_t, falling off
     with the running variance sigma_t^2 below it (n_sigma: how many deviations to 1/e^2-ish)."""
 
-    def __init__(self, num_classes: int, n_sigma: float = 2.0, momentum: float = 0.999, gather: Gather = _identity):
+    def __init__(self, num_classes: int, n_sigma: float = 2.0, momentum: float = 0.999, gather: Gather = single_process):
         super().__init__()
         self.n_sigma, self.momentum, self.gather = n_sigma, momentum, gather
         self.register_buffer("mean", torch.tensor(1.0 / num_classes))
@@ -148,7 +149,7 @@ class DistributionAlignment(nn.Module):
     and train on its own drift. momentum 0 aligns each (global) batch on its own.
     """
 
-    def __init__(self, prior: torch.Tensor, momentum: float = 0.999, gather: Gather = _identity):
+    def __init__(self, prior: torch.Tensor, momentum: float = 0.999, gather: Gather = single_process):
         super().__init__()
         self.momentum, self.gather = momentum, gather
         self.register_buffer("target", prior.float() / prior.sum())

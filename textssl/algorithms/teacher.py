@@ -7,6 +7,8 @@ import copy
 import torch
 from torch import nn
 
+from textssl.models import batch_norm_layers
+
 
 class EMATeacher(nn.Module):
     """A frozen copy of the student whose weights follow theta' <- d_t theta' + (1 - d_t) theta.
@@ -42,7 +44,7 @@ class EMATeacher(nn.Module):
             teacher_param.lerp_(student_param.detach().to(teacher_param.dtype), 1.0 - decay)
 
     def forward(self, *args, **kwargs):
-        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        norms = batch_norm_layers(self.model)
         for module in norms:
             module.train()
         try:

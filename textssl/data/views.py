@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
 import torch
+from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
 from tqdm.auto import tqdm
 
 from textssl.batch import Batch, Views

@@ -10,6 +10,7 @@ scheduler, algorithm state, RNG states of every process).
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +108,7 @@ class Trainer:
     def step(self, step: int) -> dict[str, float]:
         """One optimizer step over `gradient_accumulation_steps` micro-batches; the mean logs."""
         accelerator, accumulation = self.accelerator, self.args.gradient_accumulation_steps
-        logs: dict[str, float] = {}
+        logged: dict[str, list[float]] = defaultdict(list)
         for micro in range(accumulation):
             labelled, unlabelled = self.batches(step * accumulation + micro)
             last = micro == accumulation - 1
@@ -115,7 +116,8 @@ class Trainer:
                 output = self.algorithm.training_step(self.model, labelled, unlabelled, step / self.args.max_steps)
                 accelerator.backward(output.loss / accumulation)
             for key, value in [*output.logs.items(), *self.analyse_unlabelled(output, unlabelled).items()]:
-                logs[key] = logs.get(key, 0.0) + float(value) / accumulation
+                logged[key].append(float(value))
+        logs = {key: sum(values) / len(values) for key, values in logged.items()}
         logs["grad_norm"] = float(accelerator.clip_grad_norm_(self.model.parameters(), self.args.max_grad_norm))
         logs["lr"] = self.scheduler.get_last_lr()[0]
         self.optimizer.step()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from textssl.errors import TextsslError
-from textssl.models.base import Batch, Classifier, Mix, frozen_norm_statistics
+from textssl.models.base import Batch, Classifier, Mix, batch_norm_layers, frozen_norm_statistics
 from textssl.models.cnn import SmallCNN
 from textssl.models.hf import BUILTIN_MODELS, HFClassifier
 
 IMAGE_MODELS = {"small-cnn": SmallCNN}
 
-__all__ = ["BUILTIN_MODELS", "IMAGE_MODELS", "Batch", "Classifier", "Mix", "frozen_norm_statistics", "HFClassifier", "SmallCNN", "build_model"]
+__all__ = ["BUILTIN_MODELS", "IMAGE_MODELS", "Batch", "Classifier", "HFClassifier", "Mix", "SmallCNN",
+           "batch_norm_layers", "build_model", "frozen_norm_statistics"]
 
 
 def build_model(name: str, label_names: list[str], input_column: str, max_length: int = 64,

@@ -79,13 +79,18 @@ class Classifier(nn.Module):
         raise NotImplementedError
 
 
+def batch_norm_layers(model: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers of `model` (the layers with running statistics)."""
+    kinds = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+    return [module for module in model.modules() if isinstance(module, kinds)]
+
+
 @contextmanager
 def frozen_norm_statistics(model: nn.Module) -> Iterator[None]:
     """Forward passes inside leave the running statistics of BatchNorm layers as they were
     (VAT's adversarial passes, as in its code). Done with a momentum of 0, not by restoring
     the buffers afterwards: autograd keeps the running buffers for the backward pass."""
-    kinds = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-    norms = [m for m in model.modules() if isinstance(m, kinds)]
+    norms = batch_norm_layers(model)
     saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None else None)
              for m in norms]
     for module in norms:
