@@ -10,6 +10,7 @@ from textssl.algorithms import algorithm_class
 from textssl.algorithms.supervised import Supervised
 from textssl.config import TrainConfig
 from textssl.engine.optim import build_scheduler
+from textssl.errors import TextsslError
 from textssl.run import build_run, run as train
 
 
@@ -82,7 +83,6 @@ def test_killed_run_resumes_to_the_same_result(tiny_config, tmp_path, monkeypatc
 
 def test_resuming_with_a_changed_config_is_refused(tiny_config):
     train(tiny_config())
-    from textssl.errors import TextsslError
     with pytest.raises(TextsslError, match="different config"):
         train(tiny_config("train.learning_rate=1e-4"))
 
@@ -130,10 +130,27 @@ def test_warmup_then_linear_decay():
     assert rates[2:] == sorted(rates[2:], reverse=True) and rates[-1] == pytest.approx(1 / 8)
 
 
-def test_image_recipe_runs_on_the_same_core(tmp_path):
+@pytest.mark.parametrize("network", ["small-cnn", "wrn-10-2"])
+def test_image_recipe_runs_on_the_same_core(tmp_path, network):
+    from textssl.models import build_model
     from textssl.recipe import load_config
     config = load_config(Path(__file__).parents[1] / "recipes/image/supervised.yaml",
-                         ["data.dataset=digits", f"train.output_dir={tmp_path}", "train.max_steps=40", "train.eval_every=20",
-                          "train.save_every=20", "train.progress_bar=false"])
+                         ["data.dataset=digits", f"model.name={network}", f"train.output_dir={tmp_path}",
+                          "train.max_steps=40", "train.eval_every=20", "train.save_every=20",
+                          "train.progress_bar=false"])
     metrics = train(config)
     assert metrics["test"]["accuracy"] > 0.5  # chance is 0.1
+
+    trained = build_run(config).trainer.backbone
+    trained.load_weights(tmp_path / "model")
+    loaded = build_model(json.loads((tmp_path / "model/config.json").read_text())["architecture"],
+                         trained.label_names, "image")
+    loaded.load_weights(tmp_path / "model")
+    pixels = {"pixel_values": torch.rand(4, 1, 8, 8)}
+    assert torch.equal(trained.eval()(pixels), loaded.eval()(pixels))
+
+
+def test_a_wide_resnet_depth_must_be_6n_plus_4():
+    from textssl.models import build_model
+    with pytest.raises(TextsslError, match="wrn-12-2: depth must be 6n"):
+        build_model("wrn-12-2", ["a", "b"], "image")

@@ -31,10 +31,10 @@ def _report(args: argparse.Namespace) -> None:
 def _list(args: argparse.Namespace) -> None:
     from textssl.algorithms import ALGORITHMS
     from textssl.data import BUILTIN_DATASETS
-    from textssl.models import BUILTIN_MODELS, IMAGE_MODELS
+    from textssl.models import BUILTIN_MODELS, IMAGE_MODEL_NAMES
 
     print("datasets:  ", ", ".join(BUILTIN_DATASETS), "(or a CSV/JSON/JSONL/Parquet file, or a Hub dataset)")
-    print("models:    ", ", ".join([*BUILTIN_MODELS, *IMAGE_MODELS]), "(or a Hub id / local model folder)")
+    print("models:    ", ", ".join([*BUILTIN_MODELS, *IMAGE_MODEL_NAMES]), "(or a Hub id / local model folder)")
     print("algorithms:", ", ".join(ALGORITHMS))
 
 
