@@ -7,8 +7,9 @@ has one (accelerate picks it). After every run it writes, next to the results as
 table of every result in the file: test accuracy and macro-F1, mean ± std over seeds, and
 the largest share of one predicted class (collapse shows there). A result is keyed by the
 recipe's name, the seed and the overrides, not by the recipe's contents: after changing a
-recipe, start a new results file. `--jobs N` runs N at a time (on CPU each gets its
-share of the cores).
+recipe, start a new results file. A run folder left by a killed run is resumed only when
+the code has not changed since (its commit is written beside it); otherwise the run starts
+over. `--jobs N` runs N at a time (on CPU each gets its share of the cores).
 
     python benchmarks/accuracy.py recipes/text/supervised.yaml --seeds 0 1 2 \
         --grid data.labels_per_class=10,50 --results benchmarks/results/baselines.jsonl
@@ -35,6 +36,13 @@ def run_key(recipe: str, seed: int, overrides: tuple[str, ...]) -> str:
     return " ".join([Path(recipe).stem, f"seed={seed}", *overrides])
 
 
+def code_version() -> str:
+    """The commit of the code under test, with `-dirty` for uncommitted changes ("" outside git)."""
+    found = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).parent,
+                           capture_output=True, text=True)
+    return found.stdout.strip() if found.returncode == 0 else ""
+
+
 def load_results(path: Path) -> dict[str, dict]:
     if not path.is_file():
         return {}
@@ -45,8 +53,14 @@ def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, 
             threads: int) -> dict:
     key = run_key(recipe, seed, overrides)
     output_dir = out_root / key.replace(" ", "_").replace("=", "-")
+    version, version_file = code_version(), output_dir / "benchmark_code_version"
+    # a folder left by other code would be resumed into a run that no code produced
+    same_code = version and version_file.is_file() and version_file.read_text() == version
+    output_dir.mkdir(parents=True, exist_ok=True)
+    version_file.write_text(version)
     command = [sys.executable, "-m", "textssl", "train", recipe, f"train.seed={seed}",
-               f"train.output_dir={output_dir}", "train.progress_bar=false", *overrides, *extra]
+               f"train.output_dir={output_dir}", "train.progress_bar=false", *overrides, *extra,
+               *([] if same_code else ["train.resume=false"])]
     started = time.time()
     subprocess.run(command, check=True, env={"OMP_NUM_THREADS": str(threads), **os.environ})
     metrics = json.loads((output_dir / "metrics.json").read_text())
@@ -72,28 +86,37 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
         mean = f"{statistics.mean(values):{sign}.3f}"
         return f"{mean} ± {statistics.stdev(values):.3f}" if len(values) > 1 else mean
 
-    def gain(recipe: str, overrides: list[str], members: dict[int, dict]) -> str:
-        """Against the `baseline` run with the most of these overrides (a baseline row with an
-        extra override, e.g. a control, is compared with the plain baseline)."""
+    def baseline_of(recipe: str, overrides: list[str]) -> dict[int, dict]:
+        """The `baseline` run with the most of these overrides (a baseline row with an extra
+        override, e.g. a control, is compared with the plain baseline)."""
         candidates = [key for key in groups if key[0] == baseline and key != (recipe, *overrides)
                       and set(key[1:]) <= set(overrides)]
-        reference = groups[max(candidates, key=len)] if candidates else {}
+        return groups[max(candidates, key=len)] if candidates else {}
+
+    def gain(members: dict[int, dict], reference: dict[int, dict]) -> str:
         seeds = sorted(set(members) & set(reference))
         if not seeds:
             return "—"
         return spread([members[s]["test"]["accuracy"] - reference[s]["test"]["accuracy"] for s in seeds], sign="+")
 
+    def step_time_ratio(members: dict[int, dict], reference: dict[int, dict]) -> str:
+        ratios = [reference[s]["train_steps_per_second"] / members[s]["train_steps_per_second"]
+                  for s in sorted(set(members) & set(reference))
+                  if "train_steps_per_second" in members[s] and "train_steps_per_second" in reference[s]]
+        return f"{statistics.mean(ratios):.1f}×" if ratios else "—"
+
     lines = [f"| run | seeds | test accuracy | test macro-F1 | largest predicted class "
-             f"| accuracy gain over {baseline}, paired by seed |",
-             "|---|---|---|---|---|---|"]
+             f"| accuracy gain over {baseline}, paired by seed | time per step / {baseline} |",
+             "|---|---|---|---|---|---|---|"]
     for (recipe, *overrides), members in groups.items():
         seeds = sorted(members)
         ordered = [members[seed] for seed in seeds]
+        reference = baseline_of(recipe, overrides)
         lines.append(f"| {' '.join([recipe, *overrides])} | {','.join(map(str, seeds))} "
                      f"| {spread([m['test']['accuracy'] for m in ordered])} "
                      f"| {spread([m['test']['macro_f1'] for m in ordered])} "
                      f"| {max(m['test']['majority_share'] for m in ordered):.3f} "
-                     f"| {gain(recipe, overrides, members)} |")
+                     f"| {gain(members, reference)} | {step_time_ratio(members, reference)} |")
     return "\n".join(lines)
 
 
