@@ -154,3 +154,18 @@ def test_a_wide_resnet_depth_must_be_6n_plus_4():
     from textssl.models import build_model
     with pytest.raises(TextsslError, match="wrn-12-2: depth must be 6n"):
         build_model("wrn-12-2", ["a", "b"], "image")
+
+
+def test_a_max_grad_norm_of_zero_clips_nothing(tiny_config):
+    """One SGD step with a huge learning rate (Adam would undo any scaling): clipped to a tiny norm
+    the weights barely move, unclipped they do."""
+    moved = {}
+    for bound in (1e-6, 0.0):
+        trainer = build_run(tiny_config(f"train.max_grad_norm={bound}", "train.optimizer=sgd",
+                                        "train.learning_rate=1.0", "train.weight_decay=0.0",
+                                        "train.warmup_ratio=0.0")).trainer
+        before = [p.detach().clone() for p in trainer.backbone.parameters()]
+        logs = trainer.step(0)
+        moved[bound] = max((p.detach() - b).abs().max().item() for p, b in zip(trainer.backbone.parameters(), before))
+        assert logs["grad_norm"] > 1e-3  # the norm before clipping, logged either way
+    assert moved[1e-6] < 1e-5 < 1e-2 < moved[0.0]

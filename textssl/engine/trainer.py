@@ -9,6 +9,7 @@ scheduler, algorithm state, RNG states of every process).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from contextlib import nullcontext
@@ -118,7 +119,8 @@ class Trainer:
             for key, value in [*output.logs.items(), *self.analyse_unlabelled(output, unlabelled).items()]:
                 logged[key].append(float(value))
         logs = {key: sum(values) / len(values) for key, values in logged.items()}
-        logs["grad_norm"] = float(accelerator.clip_grad_norm_(self.model.parameters(), self.args.max_grad_norm))
+        max_norm = self.args.max_grad_norm or math.inf  # an infinite bound measures the norm, clips nothing
+        logs["grad_norm"] = float(accelerator.clip_grad_norm_(self.model.parameters(), max_norm))
         logs["lr"] = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
         self.scheduler.step()
