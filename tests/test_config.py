@@ -94,3 +94,10 @@ def test_shipped_recipes_load():
     assert recipes
     for recipe in recipes:
         load_config(recipe)
+
+
+@pytest.mark.parametrize("method", ["mean_teacher", "ict"])
+def test_methods_whose_targets_come_from_the_teacher_refuse_ema_decay_0(method):
+    with pytest.raises(TextsslError, match=rf"algorithm\.ema_decay of {method} must be above 0"):
+        load_config(None, [f"algorithm.name={method}", "algorithm.ema_decay=0"])
+    assert load_config(None, ["algorithm.name=pi_model", "algorithm.ema_decay=0"]).algorithm.ema_decay == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from omegaconf import OmegaConf
 
@@ -151,6 +151,9 @@ class TrainConfig:
 class AlgorithmConfig:
     """Base of every algorithm's options; each algorithm file subclasses it."""
 
+    needs_teacher: ClassVar[bool] = False
+    """True for methods whose targets come from the EMA teacher (ema_decay must then be above 0)."""
+
     name: str = "supervised"
     ema_decay: float = 0.0
     """Above 0: keep an EMA of the weights with this decay; it is the model evaluated and
@@ -159,6 +162,9 @@ class AlgorithmConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.ema_decay < 1.0:
             raise TextsslError(f"algorithm.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.needs_teacher and self.ema_decay == 0:
+            raise TextsslError(f"algorithm.ema_decay of {self.name} must be above 0 (its targets come from "
+                               f"the EMA teacher), got {self.ema_decay}")
 
 
 @dataclass

@@ -19,23 +19,18 @@ import torch
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
 from textssl.algorithms.losses import mixup_weight, mse_consistency
 from textssl.algorithms.registry import register
-from textssl.errors import TextsslError
 from textssl.models import Mix
 
 
 @dataclass
 class ICTConfig(SemiSupervisedConfig):
+    needs_teacher = True
+
     name: str = "ict"
     alpha: float = 1.0
     ema_decay: float = 0.999
     unsup_weight: float = 100.0
     rampup_length: float = 0.4
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.ema_decay <= 0:
-            raise TextsslError(f"algorithm.ema_decay of ict must be above 0 (its targets come from the teacher), "
-                               f"got {self.ema_decay}")
 
 
 @register

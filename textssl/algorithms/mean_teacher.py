@@ -19,20 +19,16 @@ import torch
 from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
 from textssl.algorithms.losses import mse_consistency
 from textssl.algorithms.registry import register
-from textssl.errors import TextsslError
 
 
 @dataclass
 class MeanTeacherConfig(SemiSupervisedConfig):
+    needs_teacher = True
+
     name: str = "mean_teacher"
     ema_decay: float = 0.999
     unsup_weight: float = 50.0
     rampup_length: float = 0.4
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.ema_decay <= 0:
-            raise TextsslError(f"algorithm.ema_decay of mean_teacher must be above 0, got {self.ema_decay}")
 
 
 @register
