@@ -258,14 +258,16 @@ class RandAugment(ImageAugmenter):
 
     The magnitude maps to each op's range as in RandAugment: rotate ±30°, shear ±0.3,
     translate ±30% of the size, enhancement factors 1 ± 0.9, solarize threshold 1 − m/10,
-    posterize to 8 − round(4·m/10) bits; the sign is drawn per image. ``cutout`` is the
-    side of the Cutout square as a fraction of the image (0 turns it off).
+    posterize to 8 − round(4·m/10) bits; the sign is drawn per image. With
+    ``random_magnitude`` each op's magnitude is drawn uniformly from [0, m] per image, as
+    FixMatch's RandAugment does, instead of always m. ``cutout`` is the side of the Cutout
+    square as a fraction of the image (0 turns it off).
     """
 
     name = "randaugment"
 
     def __init__(self, n: int = 2, m: float = 10, ops: Sequence[str] | None = None, cutout: float = 0.5,
-                 seed: int = 0) -> None:
+                 random_magnitude: bool = False, seed: int = 0) -> None:
         self.ops = list(OPS) if ops is None else list(ops)
         unknown = [op for op in self.ops if op not in OPS]
         if unknown or not self.ops:
@@ -273,13 +275,14 @@ class RandAugment(ImageAugmenter):
         if n < 0 or not 0 <= m <= 10 or not 0 <= cutout <= 1:
             raise AugmentError(f"randaugment: need n >= 0, 0 <= m <= 10, 0 <= cutout <= 1; got {n}, {m}, {cutout}")
         self.n, self.m, self.cutout, self.seed = int(n), float(m), float(cutout), seed
+        self.random_magnitude = bool(random_magnitude)
 
     def apply(self, x: torch.Tensor, keys: np.ndarray) -> torch.Tensor:
         for slot in range(self.n):
-            draws = _u(keys, 10 + slot, x, 2)
+            draws = _u(keys, 10 + slot, x, 3)
             choice = (draws[:, 0] * len(self.ops)).long().clamp(max=len(self.ops) - 1)
             sign = torch.where(draws[:, 1] < 0.5, -1.0, 1.0)
-            v = sign * self.m / 10
+            v = sign * self.m / 10 * (draws[:, 2] if self.random_magnitude else 1.0)
             out = x.clone()
             for k, name in enumerate(self.ops):
                 rows = (choice == k).nonzero().flatten()
@@ -291,7 +294,8 @@ class RandAugment(ImageAugmenter):
         return x
 
     def params(self) -> dict[str, Any]:
-        return {"n": self.n, "m": self.m, "ops": self.ops, "cutout": self.cutout}
+        return {"n": self.n, "m": self.m, "ops": self.ops, "cutout": self.cutout,
+                "random_magnitude": self.random_magnitude}
 
 
 class Cutout(ImageAugmenter):

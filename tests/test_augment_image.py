@@ -107,3 +107,15 @@ def test_randaugment_with_zero_magnitude_color_ops_changes_nothing(images: torch
         WeakImage()(torch.zeros(3, 8, 8))
     with pytest.raises(AugmentError, match="dtype"):
         WeakImage()(torch.zeros(1, 3, 8, 8, dtype=torch.int32))
+
+
+def test_random_magnitude_draws_each_images_strength_up_to_m() -> None:
+    dim = torch.full((64, 1, 4, 4), 0.5)
+
+    def factors(**kwargs) -> torch.Tensor:
+        out = RandAugment(n=1, m=10, ops=["brightness"], cutout=0, seed=1, **kwargs)(dim, ids=range(64))
+        return (out[:, 0, 0, 0] / 0.5 - 1).abs()  # brightness scales by 1 ± 0.9·(m/10)
+
+    assert torch.allclose(factors(), torch.full((64,), 0.9))
+    drawn = factors(random_magnitude=True)
+    assert drawn.max() <= 0.9 + 1e-6 and drawn.min() < 0.2 and len(drawn.unique()) == 64
