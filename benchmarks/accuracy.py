@@ -120,6 +120,21 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
     return "\n".join(lines)
 
 
+def grid_axis(item: str) -> list[str]:
+    """``section.key=v1,v2`` → one override per value; commas inside brackets stay in a value
+    (``views.augment=[randaugment:n=2,m=5],[randaugment:n=1]`` has two)."""
+    key, _, values = item.partition("=")
+    parts, depth, current = [], 0, ""
+    for char in values:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [f"{key}={value}" for value in [*parts, current]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipes", nargs="+")
@@ -131,7 +146,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     args = parser.parse_args()
 
-    axes = [[f"{item.split('=', 1)[0]}={value}" for value in item.split("=", 1)[1].split(",")] for item in args.grid]
+    axes = [grid_axis(item) for item in args.grid]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     done = load_results(args.results)
     threads = max(1, (os.cpu_count() or 1) // args.jobs)

@@ -44,3 +44,9 @@ def test_a_run_folder_left_by_other_code_is_started_over(tmp_path, monkeypatch):
         monkeypatch.setattr(accuracy, "code_version", lambda version=version: version)
         accuracy.run_one("recipes/image/supervised.yaml", 0, (), tmp_path, [], threads=1)
     assert ["train.resume=false" in command for command in commands] == [True, False, True]
+
+
+def test_grid_values_split_at_commas_outside_brackets():
+    assert accuracy.grid_axis("train.max_steps=600,1500") == ["train.max_steps=600", "train.max_steps=1500"]
+    assert accuracy.grid_axis("views.augment=[randaugment:n=2,m=5],[cutout]") == [
+        "views.augment=[randaugment:n=2,m=5]", "views.augment=[cutout]"]
