@@ -10,6 +10,7 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from accelerate.state import AcceleratorState  # noqa: E402
 from transformers import AutoConfig, AutoTokenizer, BertModel  # noqa: E402
 
 from textssl.config import Config  # noqa: E402
@@ -24,6 +25,14 @@ FILLER = "the film movie plot story acting cast was is a an this".split()
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["TEXTSSL_CACHE"] = str(tmp_path_factory.mktemp("textssl-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerator_state():
+    """Each test picks its own precision: reset accelerate's per-process state after it, as
+    accelerate's own AccelerateTestCase does."""
+    yield
+    AcceleratorState._reset_state()
 
 
 @pytest.fixture(scope="session")

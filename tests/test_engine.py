@@ -104,6 +104,12 @@ def test_bf16_runs_the_forward_in_bfloat16(tiny_config):
     assert torch.bfloat16 in seen
 
 
+def test_a_second_run_in_the_process_with_another_precision_gets_a_clear_error(tiny_config):
+    train(tiny_config("train.max_steps=2"))
+    with pytest.raises(TextsslError, match="train.mixed_precision=bf16: this Python process already trained"):
+        build_run(tiny_config("train.mixed_precision=bf16", "train.max_steps=2"))
+
+
 def test_gradient_accumulation_runs_the_requested_micro_batches(tiny_config, monkeypatch):
     calls = {"n": 0}
     original = Supervised.training_step

@@ -17,7 +17,6 @@ from typing import Any
 import torch
 import yaml
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
 from textssl.algorithms import algorithm_class
@@ -99,10 +98,7 @@ class Run:
 def build_run(config: Config) -> Run:
     """Everything a run needs, assembled from its config: data, views, backbone, algorithm, `Trainer`."""
     train = config.train
-    # A second run in the same process (notebooks, tests) may ask for another precision;
-    # the process group (PartialState) is kept.
-    AcceleratorState._reset_state()
-    accelerator = Accelerator(mixed_precision=train.mixed_precision, cpu=not _has_accelerator())
+    accelerator = _accelerator(train.mixed_precision)
     set_seed(train.seed)
 
     algorithm = algorithm_class(config.algorithm.name)(config.algorithm)
@@ -146,6 +142,16 @@ def train(recipe_or_config: str | Path | Config | None = None, *overrides: str, 
     else:
         config = load_config(recipe_or_config, list(overrides), sections)
     return RunResult(run(config), config.output_dir)
+
+
+def _accelerator(mixed_precision: str) -> Accelerator:
+    try:
+        return Accelerator(mixed_precision=mixed_precision, cpu=not _has_accelerator())
+    except ValueError as error:
+        if "already been initialized" not in str(error):
+            raise
+        raise TextsslError(f"train.mixed_precision={mixed_precision}: this Python process already trained with "
+                           f"another precision, and accelerate keeps one per process; run it in a new process") from None
 
 
 def _has_accelerator() -> bool:
