@@ -86,11 +86,15 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
         mean = f"{statistics.mean(values):{sign}.3f}"
         return f"{mean} ± {statistics.stdev(values):.3f}" if len(values) > 1 else mean
 
+    def dataset(key: tuple) -> str | None:
+        return next(iter(groups[key].values())).get("dataset")
+
     def baseline_of(recipe: str, overrides: list[str]) -> dict[int, dict]:
-        """The `baseline` run with the most of these overrides (a baseline row with an extra
-        override, e.g. a control, is compared with the plain baseline)."""
-        candidates = [key for key in groups if key[0] == baseline and key != (recipe, *overrides)
-                      and set(key[1:]) <= set(overrides)]
+        """The `baseline` run on the same dataset with the most of these overrides (a baseline
+        row with an extra override, e.g. a control, is compared with the plain baseline)."""
+        key = (recipe, *overrides)
+        candidates = [other for other in groups if other[0] == baseline and other != key
+                      and set(other[1:]) <= set(overrides) and dataset(other) == dataset(key)]
         return groups[max(candidates, key=len)] if candidates else {}
 
     def gain(members: dict[int, dict], reference: dict[int, dict]) -> str:

@@ -28,6 +28,13 @@ def test_gain_is_paired_by_seed_and_a_control_is_compared_with_the_plain_baselin
     assert control.endswith("| 0.590 | 0.490 | 0.600 | -0.010 | 1.0× |")
 
 
+def test_a_baseline_on_another_dataset_is_compared_with_nothing():
+    mnist, fashion = result("supervised", 0, 0.91), result("supervised", 0, 0.71, "data.dataset=fashion_mnist")
+    mnist["dataset"], fashion["dataset"] = "mnist_5k", "fashion_mnist"
+    lines = accuracy.table([mnist, fashion]).splitlines()
+    assert lines[-1].endswith("| — | — |")
+
+
 def test_a_run_folder_left_by_other_code_is_started_over(tmp_path, monkeypatch):
     commands = []
 
