@@ -102,8 +102,13 @@ def test_ema_update_matches_its_formula():
 
 def test_distribution_alignment_matches_its_formula():
     align = DistributionAlignment(torch.tensor([10, 10]), momentum=0.5)
+    first = torch.tensor([[0.55, 0.45], [0.53, 0.47], [0.52, 0.48]])  # a fresh head leaning to class 0
+    aligned = align(first)
+    assert torch.allclose(align.running, first.mean(0))  # the first batch starts the running mean
+    assert aligned.argmax(-1).tolist() == [0, 1, 1]  # the lean is gone from the first step
+
     probs = torch.tensor([[0.9, 0.1], [0.7, 0.3]])
-    running = 0.5 * torch.tensor([0.5, 0.5]) + 0.5 * probs.mean(0)  # [0.65, 0.35]
+    running = 0.5 * first.mean(0) + 0.5 * probs.mean(0)
     expected = probs * (torch.tensor([0.5, 0.5]) / running)
     expected = expected / expected.sum(-1, keepdim=True)
     assert torch.allclose(align(probs), expected)
