@@ -381,3 +381,14 @@ def test_temporal_ensembling_state_survives_a_checkpoint():
     assert outs[0].unlabelled_probs[0, 0].item() == pytest.approx(0.775, rel=1e-5)
     assert outs[0].logs["loss/unsupervised"] == pytest.approx(outs[1].logs["loss/unsupervised"])
     assert outs[2].mask.tolist() == [0.0, 0.0, 0.0] and outs[2].logs["loss/unsupervised"] == 0.0
+
+
+def test_a_text_perturbation_has_unit_norm_over_each_review_and_none_on_padding(tiny_model):
+    from textssl.models import HFClassifier
+
+    model = HFClassifier(tiny_model, ["neg", "pos"], max_length=16)
+    batch = model.collate(model.preprocess({"text": ["a wonderful film", "a dull tedious overlong film"]}))
+    direction = model.normalize_perturbation(torch.randn(*batch["input_ids"].shape, 64), batch)
+    assert direction.flatten(1).norm(dim=1).tolist() == pytest.approx([1.0, 1.0])
+    padding = batch["attention_mask"] == 0
+    assert padding.any() and direction[padding].abs().max() == 0

@@ -7,7 +7,7 @@ the small perturbation of the embedded input that changes it most.
     L = CE(labelled) + mu(t) * mean(KL(p || softmax(f(x + r_adv))))
 
 The perturbation acts on the embedded input: pixels for images (L2 norm per image), word
-embeddings for text (L2 norm per token, as in Miyato et al. 2017). The passes that search
+embeddings for text (L2 norm over the whole sequence, as in Miyato et al. 2017). The passes that search
 for r_adv leave BatchNorm statistics as they were. Paper defaults: one power iteration,
 lambda 1; epsilon 8 on CIFAR-10 (ZCA), 5 per sequence for text; xi 1e-6, which in float32
 gives a noisy direction (on a toy, median cosine 0.92 with the exact gradient; 1e-3: 0.9999,
