@@ -108,11 +108,13 @@ def build_run(config: Config) -> Run:
             splits = with_augmented_views(splits, config.views)
     label_names = splits["train"].features["label"].names
     input_column = next(c for c in splits["train"].column_names if c not in ("label", STRONG_SOURCE))
-    model = build_model(config.model.name, label_names, input_column, config.data.max_length, config.model.mix_layer)
+    model = build_model(config.model.name, label_names, input_column, config.data.max_length, config.model.mix_layer,
+                        config.model.cached_features)
     with accelerator.main_process_first():
         data = prepare_data(splits, model.preprocess, labels_per_class=config.data.labels_per_class,
                             num_labels=config.data.num_labels, seed=train.seed,
                             all_labelled=algorithm.uses_all_labels, input_column=input_column)
+    model.fit_input(data.unlabelled)
     views = view_maker(config.views, model.collate, input_column, data.unlabelled.column_names)
     if algorithm.needs_strong_view and not views.strong_available():
         raise TextsslError(f"algorithm {algorithm.name!r} compares a weak and a strong view of each unlabelled "

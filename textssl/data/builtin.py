@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,14 +24,11 @@ import pandas as pd
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value, load_from_disk
 from sklearn.model_selection import train_test_split
 
+from textssl.cache import cache_dir, write_cache_folder
 from textssl.errors import TextsslError
 
 SPLIT_SEED = 0
 CACHE_VERSION = "v1"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("TEXTSSL_CACHE", Path.home() / ".cache" / "textssl"))
 
 
 def _package_file(package: str, relative: str) -> Path:
@@ -134,16 +129,6 @@ BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {
     "fashion_mnist": fashion_mnist,
     "mnist_5k": mnist_5k,
 }
-
-
-def write_cache_folder(target: Path, write: Callable[[Path], None]) -> None:
-    """Run `write(folder)` on a folder of this process's own, then put it in place of `target`,
-    so a cache folder is whole or absent even when a run is killed while writing it."""
-    partial = target.with_name(target.name + f".tmp{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    write(partial)
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
 
 
 def load_builtin(name: str) -> DatasetDict:

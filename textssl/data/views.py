@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from textssl.batch import Batch, Views
 from textssl.config import ViewsConfig
-from textssl.data.builtin import cache_dir, write_cache_folder
+from textssl.cache import cache_dir, write_cache_folder
 from textssl.errors import TextsslError
 
 SOURCE_COLUMN = "strong"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from datasets import Dataset
 from torch import nn
 
 from textssl.batch import Batch
@@ -41,6 +42,10 @@ class Classifier(nn.Module):
     def collate(self, rows: dict[str, list]) -> Batch:
         """Stored model inputs of a few rows -> a batch of tensors."""
         raise NotImplementedError
+
+    def fit_input(self, pool: Dataset) -> None:
+        """Learn what the backbone needs from the preprocessed unlabelled pool before training
+        (nothing, unless a subclass says so; never the labels)."""
 
     def embed(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError

