@@ -1,0 +1,125 @@
+"""What a user would pick instead of textssl, on textssl's own splits and labelled draws.
+
+Every peer sees exactly what a textssl run with the same seed sees: the built-in dataset's
+train / dev / test splits, the labelled examples `sample_labelled` draws for the seed, and the
+rest of the training pool as unlabelled texts. The encoder is MiniLM-L6 throughout.
+
+- `setfit`: the setfit library, MiniLM body, its defaults (one epoch of contrastive pairs,
+  then a logistic-regression head) with `--setfit-iterations` pair iterations.
+- `logreg`: scikit-learn logistic regression on the frozen, mean-pooled embeddings.
+- `label_spreading`: scikit-learn `LabelSpreading` (kNN graph, k = 10) over labelled + pool.
+- `self_training`: scikit-learn `SelfTrainingClassifier` around that logistic regression.
+
+Rows go to the same JSON-lines format as `accuracy.py` (keyed `peer seed=S
+data.labels_per_class=N`), so textssl rows run with `accuracy.py --results` on the same file
+share one table, paired by seed with `supervised` and with `setfit`:
+
+    python benchmarks/text_peers.py --seeds 0 1 2 3 4 --labels-per-class 10 50 \\
+        --results benchmarks/results/text_peers.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from accuracy import load_results, table
+from datasets import Dataset
+from sklearn.linear_model import LogisticRegression
+from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
+
+from textssl.config import DataConfig
+from textssl.data import load_splits, sample_labelled
+from textssl.engine.evaluation import classification_metrics
+from textssl.models import SentenceEncoder
+from textssl.models.hf import resolve_model_path
+
+PEERS = ("setfit", "logreg", "label_spreading", "self_training")
+MODEL = "minilm-l6"
+
+
+def setfit_predictions(texts: list[str], labels: np.ndarray, evaluate: dict[str, list[str]], seed: int,
+                       iterations: int) -> dict[str, np.ndarray]:
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    model = SetFitModel.from_pretrained(resolve_model_path(MODEL))
+    with tempfile.TemporaryDirectory() as folder:
+        arguments = TrainingArguments(output_dir=folder, num_iterations=iterations, seed=seed, report_to="none",
+                                      show_progress_bar=False, save_strategy="no")
+        Trainer(model=model, args=arguments,
+                train_dataset=Dataset.from_dict({"text": texts, "label": labels.tolist()})).train()
+    return {split: np.asarray(model.predict(split_texts, batch_size=128)) for split, split_texts in evaluate.items()}
+
+
+def embedding_peer(method: str, labelled: np.ndarray, labels: np.ndarray, pool: np.ndarray,
+                   evaluate: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if method == "logreg":
+        model = LogisticRegression(max_iter=1000).fit(labelled, labels)
+    else:
+        inputs = np.concatenate([labelled, pool])
+        targets = np.concatenate([labels, np.full(len(pool), -1)])
+        model = (LabelSpreading(kernel="knn", n_neighbors=10) if method == "label_spreading"
+                 else SelfTrainingClassifier(LogisticRegression(max_iter=1000))).fit(inputs, targets)
+    return {split: model.predict(features) for split, features in evaluate.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="+", default=list(PEERS), choices=PEERS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--labels-per-class", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--dataset", default="rotten_tomatoes")
+    parser.add_argument("--setfit-iterations", type=int, default=20,
+                        help="pairs per labelled example and epoch (20 suits 20-100 labels)")
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/results/text_peers.jsonl"))
+    args = parser.parse_args()
+
+    splits = load_splits(DataConfig(dataset=args.dataset))
+    names = splits["train"].features["label"].names
+    pool_labels = np.asarray(splits["train"]["label"])
+    texts = {split: list(splits[split]["text"]) for split in splits}
+    truth = {split: np.asarray(splits[split]["label"]) for split in ("dev", "test")}
+    encoder = SentenceEncoder(MODEL, DataConfig().max_length)
+    embedded = {split: encoder(split_texts) for split, split_texts in texts.items()}
+
+    done = load_results(args.results)
+    for seed in args.seeds:
+        for per_class in args.labels_per_class:
+            rows = sample_labelled(pool_labels, names, per_class=per_class, seed=seed)
+            rest = np.setdiff1d(np.arange(len(pool_labels)), rows)
+            overrides = [f"data.labels_per_class={per_class}"] + ([] if args.dataset == "rotten_tomatoes"
+                                                                   else [f"data.dataset={args.dataset}"])
+            for method in args.methods:
+                key = " ".join([method, f"seed={seed}", *overrides])
+                if key in done:
+                    continue
+                print(f"run: {key}", flush=True)
+                started = time.time()
+                if method == "setfit":
+                    predicted = setfit_predictions([texts["train"][i] for i in rows], pool_labels[rows],
+                                                   {s: texts[s] for s in truth}, seed, args.setfit_iterations)
+                else:
+                    predicted = embedding_peer(method, embedded["train"][rows], pool_labels[rows],
+                                               embedded["train"][rest], {s: embedded[s] for s in truth})
+                metrics = {s: classification_metrics(truth[s], predicted[s], len(names)) for s in truth}
+                row = {"key": key, "recipe": method, "seed": seed, "overrides": overrides, "dataset": args.dataset,
+                       "labels_per_class": per_class, "method": method,
+                       "test_accuracy": metrics["test"]["accuracy"], "test_macro_f1": metrics["test"]["macro_f1"],
+                       "seconds": round(time.time() - started, 1), **metrics,
+                       "options": {"setfit_iterations": args.setfit_iterations} if method == "setfit" else {}}
+                with args.results.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+                done[key] = row
+    report = "\n\n".join(table(list(done.values()), baseline) for baseline in ("supervised", "setfit"))
+    args.results.with_suffix(".md").write_text(report + "\n")
+    print(report)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()
