@@ -175,6 +175,73 @@ class AlgorithmConfig:
 
 
 @dataclass
+class PretrainConfig:
+    """In-domain pretraining of a text encoder on the training pool's texts (`textssl pretrain`);
+    the folder it writes is a `model.name` for any recipe. Labels are never read."""
+
+    objective: str = "contrastive"
+    """contrastive: SimCSE's InfoNCE between two encodings of each text, the other texts of the
+    batch as negatives, over mean-pooled embeddings (keeps a sentence encoder's space; Gao et
+    al. 2021) | mlm: masked-LM (a new MLM head when the checkpoint has none, as MiniLM)."""
+    pairs: str = "dropout"
+    """contrastive only: dropout (the same text twice; SimCSE unsupervised) | views (a text and
+    its strong view from `views.augment`, e.g. its back-translation)."""
+    output_dir: str | None = None
+    """Folder of the pretrained encoder; default `pretrained/<objective>-<dataset>-seed<seed>`."""
+    max_steps: int = 500
+    batch_size: int = 32
+    learning_rate: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    temperature: float = 0.05
+    mlm_probability: float = 0.15
+    seed: int = 0
+    mixed_precision: str = "no"
+    save_every: int = 100
+    log_every: int = 10
+    resume: bool = True
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.objective not in ("contrastive", "mlm"):
+            raise TextsslError(f"pretrain.objective must be contrastive or mlm, got {self.objective!r}")
+        if self.pairs not in ("dropout", "views"):
+            raise TextsslError(f"pretrain.pairs must be dropout or views, got {self.pairs!r}")
+        for name in ("max_steps", "batch_size", "save_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise TextsslError(f"pretrain.{name} must be at least 1, got {getattr(self, name)}")
+        if self.objective == "contrastive" and self.batch_size < 2:
+            raise TextsslError("pretrain.batch_size: the contrastive objective needs at least 2 texts a batch")
+        if not 0 < self.temperature:
+            raise TextsslError(f"pretrain.temperature must be above 0, got {self.temperature}")
+        if not 0 < self.mlm_probability < 1:
+            raise TextsslError(f"pretrain.mlm_probability must be in (0, 1), got {self.mlm_probability}")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise TextsslError(f"pretrain.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+
+
+@dataclass
+class PretrainRunConfig:
+    """A pretraining recipe: which texts (`data`), which encoder (`model`), which views
+    (`views`, for `pretrain.pairs=views`) and how (`pretrain`)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    views: ViewsConfig = field(default_factory=ViewsConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+
+    @property
+    def output_dir(self) -> Path:
+        if self.pretrain.output_dir:
+            return Path(self.pretrain.output_dir)
+        dataset = Path(self.data.dataset).stem.replace("/", "_")
+        return Path("pretrained") / f"{self.pretrain.objective}-{dataset}-seed{self.pretrain.seed}"
+
+    def to_yaml(self) -> str:
+        return OmegaConf.to_yaml(OmegaConf.structured(self))
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from textssl.algorithms import algorithm_class
-from textssl.config import AlgorithmConfig, Config
+from textssl.config import AlgorithmConfig, Config, PretrainRunConfig
 from textssl.errors import TextsslError
+
+T = TypeVar("T")
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -72,16 +75,30 @@ def load_config(recipe: str | Path | None = None, overrides: list[str] | tuple[s
                 sections: dict[str, dict] | None = None) -> Config:
     """Build a Config from a recipe (or the defaults), `section.key=value` overrides, and
     `sections` ({"train": {"max_steps": 100}}, from Python), later ones winning."""
+    layers = _layers(recipe, overrides, sections)
+    merged = OmegaConf.merge(*(layer for _, layer in layers))
+    algorithm_name = OmegaConf.select(merged, "algorithm.name", default=AlgorithmConfig.name)
+    options_class = algorithm_class(str(algorithm_name)).Config
+    return _resolve(Config(algorithm=options_class()), layers)
+
+
+def load_pretrain_config(recipe: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                         sections: dict[str, dict] | None = None) -> PretrainRunConfig:
+    """The same for a pretraining recipe (`textssl pretrain`)."""
+    return _resolve(PretrainRunConfig(), _layers(recipe, overrides, sections))
+
+
+def _layers(recipe: str | Path | None, overrides: list[str] | tuple[str, ...],
+            sections: dict[str, dict] | None) -> list[tuple[str, DictConfig]]:
     layers = _read_recipe(Path(recipe)) if recipe is not None else []
     layers.append(("command-line overrides", _parse_overrides(overrides)))
     if sections:
         layers.append(("keyword overrides", OmegaConf.create(sections)))
+    return layers
 
-    merged = OmegaConf.merge(*(layer for _, layer in layers)) if layers else OmegaConf.create()
-    algorithm_name = OmegaConf.select(merged, "algorithm.name", default=AlgorithmConfig.name)
-    options_class = algorithm_class(str(algorithm_name)).Config
 
-    schema = OmegaConf.structured(Config(algorithm=options_class()))
+def _resolve(defaults: T, layers: list[tuple[str, DictConfig]]) -> T:
+    schema = OmegaConf.structured(defaults)
     for source, layer in layers:  # check layer by layer so that an error names its file
         try:
             OmegaConf.merge(schema, layer)

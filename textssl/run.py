@@ -61,7 +61,7 @@ class Run:
         config, accelerator = self.config, self.trainer.accelerator
         output_dir, config_file = config.output_dir, config.output_dir / "config.yaml"
         resume = config_file.is_file() and config.train.resume
-        if resume and _comparable(config_file.read_text()) != _comparable(config.to_yaml()):
+        if resume and comparable_config(config_file.read_text()) != comparable_config(config.to_yaml()):
             raise TextsslError(f"{output_dir} holds a run with a different config; set "
                                f"train.output_dir to a new folder, or train.resume=false to start over")
         if accelerator.is_main_process:
@@ -98,7 +98,7 @@ class Run:
 def build_run(config: Config) -> Run:
     """Everything a run needs, assembled from its config: data, views, backbone, algorithm, `Trainer`."""
     train = config.train
-    accelerator = _accelerator(train.mixed_precision)
+    accelerator = make_accelerator(train.mixed_precision)
     set_seed(train.seed)
 
     algorithm = algorithm_class(config.algorithm.name)(config.algorithm)
@@ -146,7 +146,8 @@ def train(recipe_or_config: str | Path | Config | None = None, *overrides: str, 
     return RunResult(run(config), config.output_dir)
 
 
-def _accelerator(mixed_precision: str) -> Accelerator:
+def make_accelerator(mixed_precision: str) -> Accelerator:
+    """accelerate's Accelerator for this machine (a GPU when there is one), or one clear error."""
     try:
         return Accelerator(mixed_precision=mixed_precision, cpu=not _has_accelerator())
     except ValueError as error:
@@ -163,9 +164,10 @@ def _has_accelerator() -> bool:
     return torch.cuda.is_available()
 
 
-def _comparable(config_yaml: str) -> dict:
-    """The config as a mapping, so that a release that reorders fields can still resume a run."""
+def comparable_config(config_yaml: str, section: str = "train") -> dict:
+    """The config as a mapping without the settings a resumed run may change, so that a
+    release that reorders fields can still resume a run."""
     config = yaml.safe_load(config_yaml)
     for key in RESUMABLE_CHANGES:
-        config["train"].pop(key, None)
+        config[section].pop(key, None)
     return config

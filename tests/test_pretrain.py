@@ -1,0 +1,82 @@
+"""In-domain pretraining: both objectives learn, the folder feeds a recipe, a killed run resumes exactly."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from textssl.errors import TextsslError
+from textssl.pretrain import info_nce, pretrain
+from textssl.recipe import load_pretrain_config
+from textssl.run import run as train
+
+
+@pytest.fixture
+def pretrain_config(tmp_path, tiny_model, sentiment_csv):
+    def make(*overrides: str):
+        base = [f"data.dataset={sentiment_csv}", "data.text_column=review", "data.label_column=sentiment",
+                "data.max_length=16", f"model.name={tiny_model}", f"pretrain.output_dir={tmp_path / 'pretrained'}",
+                "pretrain.max_steps=30", "pretrain.batch_size=16", "pretrain.learning_rate=1e-3",
+                "pretrain.save_every=10", "pretrain.log_every=5", "pretrain.progress_bar=false"]
+        return load_pretrain_config(None, [*base, *overrides])
+    return make
+
+
+def losses(folder) -> list[float]:
+    return [json.loads(line)["loss"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_info_nce_is_low_when_each_anchor_is_nearest_its_own_partner():
+    anchors = torch.eye(4)
+    assert info_nce(anchors, anchors, 0.05) < 1e-6
+    assert info_nce(anchors, anchors.roll(1, dims=0), 0.05) > 10  # every anchor nearest another's partner
+
+
+@pytest.mark.parametrize("objective", ["contrastive", "mlm"])
+def test_pretraining_lowers_its_loss_and_its_folder_is_a_model_for_any_recipe(pretrain_config, tiny_config,
+                                                                              tiny_model, objective):
+    config = pretrain_config(f"pretrain.objective={objective}")
+    folder = pretrain(config)
+    logged = losses(config.output_dir)
+    assert sum(logged[-2:]) < sum(logged[:2])
+
+    weights = load_file(folder / "model.safetensors")
+    original = load_file(f"{tiny_model}/model.safetensors")
+    assert torch.equal(weights["pooler.dense.weight"], original["pooler.dense.weight"])  # MLM: the pooler comes back
+    assert not torch.equal(weights["encoder.layer.0.attention.self.query.weight"],
+                           original["encoder.layer.0.attention.self.query.weight"])
+    metrics = train(tiny_config(f"model.name={folder}", "train.max_steps=4", "train.eval_every=2"))
+    assert metrics["num_labelled"] == 16
+
+
+def test_a_killed_pretraining_run_resumes_to_the_same_encoder(pretrain_config, tmp_path, monkeypatch):
+    whole = pretrain(pretrain_config(f"pretrain.output_dir={tmp_path / 'whole'}"))
+
+    broken = pretrain_config(f"pretrain.output_dir={tmp_path / 'resumed'}")
+    calls = {"n": 0}
+    original = torch.optim.AdamW.step
+
+    def dies_at_step_fifteen(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 15:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", dies_at_step_fifteen)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(broken)
+    monkeypatch.undo()
+    resumed = pretrain(broken)
+
+    expected, got = load_file(whole / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
+    assert losses(tmp_path / "whole") == losses(tmp_path / "resumed")
+
+
+def test_pretraining_refuses_a_changed_recipe_and_view_pairs_without_views(pretrain_config):
+    pretrain(pretrain_config("pretrain.max_steps=2", "pretrain.save_every=2"))
+    with pytest.raises(TextsslError, match="different recipe"):
+        pretrain(pretrain_config("pretrain.max_steps=3"))
+    with pytest.raises(TextsslError, match="views.augment"):
+        pretrain(pretrain_config("pretrain.pairs=views", "pretrain.resume=false"))
