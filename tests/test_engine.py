@@ -175,3 +175,25 @@ def test_a_max_grad_norm_of_zero_clips_nothing(tiny_config):
         moved[bound] = max((p.detach() - b).abs().max().item() for p, b in zip(trainer.backbone.parameters(), before))
         assert logs["grad_norm"] > 1e-3  # the norm before clipping, logged either way
     assert moved[1e-6] < 1e-5 < 1e-2 < moved[0.0]
+
+
+def test_layer_decay_scales_each_layer_below_the_one_above(tiny_config):
+    from textssl.engine.optim import build_optimizer
+
+    run = build_run(tiny_config("train.layer_decay=0.5", "train.learning_rate=1.0"))
+    rates = {}
+    optimizer = build_optimizer(run.trainer.backbone, run.config.train)
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            rates[id(parameter)] = group["lr"]
+    named = dict(run.trainer.backbone.named_parameters())
+
+    def rate(fragment: str) -> float:
+        return {rates[id(p)] for name, p in named.items() if fragment in name}.pop()
+
+    # 2 layers: embeddings 0.5^3, layer 0 0.5^2, layer 1 0.5, pooler and classifier 1
+    assert [rate("embeddings.word"), rate("layer.0.attention.self.query.weight"),
+            rate("layer.1.output.dense.weight"), rate("pooler.dense.weight"), rate("classifier.weight")] == \
+        [0.125, 0.25, 0.5, 1.0, 1.0]
+    with pytest.raises(TextsslError, match="layer_decay"):
+        build_optimizer(torch.nn.Linear(2, 2), TrainConfig(layer_decay=0.5))

@@ -116,6 +116,9 @@ class TrainConfig:
     momentum: float = 0.9
     """sgd only."""
     weight_decay: float = 0.01
+    layer_decay: float = 1.0
+    """Layer-wise learning-rate decay: below 1, each transformer layer learns at this factor of
+    the rate of the layer above (USB's text runs: 0.65-0.75); 1: one rate for all."""
     warmup_ratio: float = 0.1
     lr_schedule: str = "linear"
     """linear | cosine | constant (after warmup)."""
@@ -152,6 +155,8 @@ class TrainConfig:
             raise TextsslError(f"train.max_grad_norm must be at least 0 (0: no clipping), got {self.max_grad_norm}")
         if not 0 <= self.warmup_ratio < 1:
             raise TextsslError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 0 < self.layer_decay <= 1:
+            raise TextsslError(f"train.layer_decay must be in (0, 1], got {self.layer_decay}")
 
 
 @dataclass

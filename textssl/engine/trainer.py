@@ -121,7 +121,7 @@ class Trainer:
         logs = {key: sum(values) / len(values) for key, values in logged.items()}
         max_norm = self.args.max_grad_norm or math.inf  # an infinite bound measures the norm, clips nothing
         logs["grad_norm"] = float(accelerator.clip_grad_norm_(self.model.parameters(), max_norm))
-        logs["lr"] = self.scheduler.get_last_lr()[0]
+        logs["lr"] = max(self.scheduler.get_last_lr())  # the top layers' rate under layer_decay
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
