@@ -64,6 +64,15 @@ def test_unlabelled_set_hides_labels(sentiment_csv):
     assert len(data.unlabelled_truth) == len(data.unlabelled)
 
 
+def test_a_given_pool_prior_is_normalised_and_must_name_every_class(sentiment_csv):
+    splits = load_splits(data_config(sentiment_csv))
+    length = lambda rows: {"length": [len(t) for t in rows["text"]]}  # noqa: E731
+    data = prepare_data(splits, length, labels_per_class=4, num_labels=None, seed=0, class_prior=[3, 1])
+    assert data.pool_prior.tolist() == [0.75, 0.25]
+    with pytest.raises(TextsslError, match="data.class_prior has 3 shares, but the data has 2 classes"):
+        prepare_data(splits, length, labels_per_class=4, num_labels=None, seed=0, class_prior=[0.2, 0.3, 0.5])
+
+
 def test_stream_is_a_function_of_the_step_and_covers_each_epoch():
     dataset = pd.DataFrame({"x": range(10)})
     from datasets import Dataset

@@ -12,7 +12,7 @@ from textssl.algorithms import ict as ict_module
 from textssl.algorithms.freematch import fairness_loss
 from textssl.algorithms.losses import mixup_weight
 from textssl.algorithms.masks import (DistributionAlignment, FlexMatchThreshold, FreeMatchThreshold,
-                                      SoftMatchWeight, relative_threshold_mask)
+                                      PriorEstimate, SoftMatchWeight, relative_threshold_mask)
 from textssl.algorithms.mixmatch import guess_labels
 from textssl.algorithms.temporal_ensembling import EnsemblePredictions
 from textssl.batch import Views
@@ -392,3 +392,38 @@ def test_a_text_perturbation_has_unit_norm_over_each_review_and_none_on_padding(
     assert direction.flatten(1).norm(dim=1).tolist() == pytest.approx([1.0, 1.0])
     padding = batch["attention_mask"] == 0
     assert padding.any() and direction[padding].abs().max() == 0
+# 9. The pool's class prior
+
+def test_em_recovers_the_pool_prior_from_posteriors_under_a_balanced_training_prior():
+    torch.manual_seed(0)
+    labels = (torch.rand(20_000) < 0.2).long()  # the pool: 80 % class 0, 20 % class 1
+    x = torch.randn(20_000) + torch.where(labels == 1, 1.0, -1.0)
+    posterior_1 = torch.sigmoid(2 * x)  # exact posterior when both classes are equally likely
+    probs = torch.stack([1 - posterior_1, posterior_1], dim=1)
+    assert probs.argmax(1).float().mean() > 0.25  # read as they are, the posteriors overstate class 1
+
+    estimate = PriorEstimate(torch.tensor([10, 10]), momentum=0.9)
+    for batch in probs.split(64):
+        prior = estimate(batch)
+    assert prior.tolist() == pytest.approx([0.8, 0.2], abs=0.03)
+
+
+@pytest.mark.parametrize("option, expected", [("labelled", [0.5, 0.5]), ("uniform", [0.5, 0.5]),
+                                              ("pool", [0.7, 0.3])])
+def test_alignment_aligns_to_the_prior_the_recipe_names(option, expected):
+    config = load_config(None, ["algorithm.name=fixmatch", "algorithm.distribution_alignment=true",
+                                f"algorithm.alignment_prior={option}"]).algorithm
+    method = algorithm_class("fixmatch")(config)
+    method.setup(Logits(), RunContext(num_classes=2, pool_size=8, labelled_counts=torch.tensor([4, 4]),
+                                      pool_prior=torch.tensor([0.7, 0.3])))
+    assert method.state["alignment"].target.tolist() == pytest.approx(expected)
+    assert "pool_prior" not in method.state  # given, so not estimated
+
+
+def test_an_unknown_pool_prior_is_estimated_and_followed_by_the_alignment():
+    method = make("fixmatch", Logits(), "algorithm.distribution_alignment=true", "algorithm.alignment_prior=pool",
+                  "algorithm.alignment_momentum=0")
+    probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.4, 0.6]])
+    method.align(probs)
+    assert torch.allclose(method.state["alignment"].target, method.state["pool_prior"].estimate)
+    assert method.state["alignment"].target[0] > 0.7

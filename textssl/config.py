@@ -31,6 +31,9 @@ class DataConfig:
     """Labelled examples drawn per class from the training pool (stratified, seeded)."""
     num_labels: int | None = None
     """Alternatively, the total number of labelled examples (stratified)."""
+    class_prior: list[float] = field(default_factory=list)
+    """The unlabelled pool's class shares when known (e.g. [0.42, 0.58]), in label order, for
+    `algorithm.alignment_prior=pool`; empty: unknown (estimated when that option asks)."""
     max_length: int = 64
     dev_fraction: float = 0.1
     """Share of a source without a dev split that is held out as dev (stratified, seed 0)."""
@@ -44,6 +47,8 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise TextsslError(f"data.{name} must be at least 1, got {value}")
+        if self.class_prior and (min(self.class_prior) < 0 or sum(self.class_prior) <= 0):
+            raise TextsslError(f"data.class_prior holds shares of the classes (>= 0, not all 0), got {self.class_prior}")
 
 
 @dataclass

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from textssl.algorithms.losses import RAMPS, entropy, ramp_up
-from textssl.algorithms.masks import (DistributionAlignment, Gather, confidence_mask, most_confident_per_class,
-                                      single_process)
+from textssl.algorithms.masks import (DistributionAlignment, Gather, PriorEstimate, confidence_mask,
+                                      most_confident_per_class, single_process)
 from textssl.algorithms.teacher import EMATeacher
 from textssl.batch import Batch, Views
 from textssl.config import AlgorithmConfig
@@ -35,6 +35,8 @@ class RunContext:
     """Labelled examples per class."""
     gather: Gather = single_process
     num_processes: int = 1
+    pool_prior: torch.Tensor | None = None
+    """The unlabelled pool's class shares when the recipe gives them (`data.class_prior`)."""
 
 
 @dataclass
@@ -121,7 +123,11 @@ class SemiSupervisedConfig(AlgorithmConfig):
     """Of each predicted class in an unlabelled batch, the most confident share that may pass
     the mask (1.0: all; the threshold still applies)."""
     distribution_alignment: bool = False
-    """Scale unlabelled predictions so their running class frequencies match the labelled ones."""
+    """Scale unlabelled predictions so their running class frequencies match `alignment_prior`."""
+    alignment_prior: str = "labelled"
+    """What alignment aligns to: labelled (the labelled draw's class shares) | uniform | pool
+    (`data.class_prior` when the recipe gives it, else the pool's prior estimated from the
+    model's predictions by EM). A balanced draw from an unbalanced pool calls for pool."""
     alignment_momentum: float = 0.99
     """Of the running class frequencies: about the last 100 steps, near ReMixMatch's 128
     batches. Short runs swing faster than that; 0 aligns each batch on its own
@@ -142,6 +148,8 @@ class SemiSupervisedConfig(AlgorithmConfig):
             raise TextsslError(f"algorithm.rampup must be one of {', '.join(RAMPS)}, got {self.rampup!r}")
         if self.entropy_weight < 0:
             raise TextsslError(f"algorithm.entropy_weight must be at least 0, got {self.entropy_weight}")
+        if self.alignment_prior not in ("labelled", "uniform", "pool"):
+            raise TextsslError(f"algorithm.alignment_prior must be labelled, uniform or pool, got {self.alignment_prior!r}")
 
 
 class SemiSupervised(Algorithm):
@@ -154,8 +162,13 @@ class SemiSupervised(Algorithm):
     def setup(self, model: Classifier, context: RunContext) -> None:
         super().setup(model, context)
         if self.config.distribution_alignment:
-            self.state["alignment"] = DistributionAlignment(context.labelled_counts, self.config.alignment_momentum,
-                                                            context.gather)
+            prior, momentum = self.config.alignment_prior, self.config.alignment_momentum
+            target = (torch.ones(context.num_classes) if prior == "uniform"
+                      else context.pool_prior if prior == "pool" and context.pool_prior is not None
+                      else context.labelled_counts)
+            self.state["alignment"] = DistributionAlignment(target, momentum, context.gather)
+            if prior == "pool" and context.pool_prior is None:
+                self.state["pool_prior"] = PriorEstimate(context.labelled_counts, momentum, gather=context.gather)
 
     def unsup_weight(self, progress: float) -> float:
         config = self.config
@@ -203,4 +216,6 @@ class SemiSupervised(Algorithm):
 
     def align(self, probs: torch.Tensor) -> torch.Tensor:
         """The unlabelled predictions, distribution-aligned when the recipe asks for it."""
+        if "pool_prior" in self.state:
+            self.state["alignment"].target.copy_(self.state["pool_prior"](probs))
         return self.state["alignment"](probs) if "alignment" in self.state else probs

@@ -11,6 +11,7 @@ identity on one), so every process keeps the same state.
     SoftMatch          w = exp(-min(max p - mu_t, 0)^2 / (2 sigma_t^2 / n^2))    (Chen et al. 2023)
     AdaMatch           mask = max p >= tau * mean(max p on the labelled batch)    (Berthelot et al. 2022)
     alignment          p~ = normalise(p * target / running_mean(p))              (ReMixMatch, AdaMatch)
+    pool prior (EM)    pi <- mean_i normalise(p_i * pi / pi_train)               (Saerens et al. 2002)
 
 c is the class predicted for the example.
 """
@@ -173,3 +174,28 @@ class DistributionAlignment(nn.Module):
         self.started.fill_(True)
         aligned = probs * (self.target / self.running.clamp_min(1e-6))
         return aligned / aligned.sum(-1, keepdim=True)
+
+
+class PriorEstimate(nn.Module):
+    """The unlabelled pool's class prior, estimated from the model's predictions by EM (Saerens,
+    Latinne & Decaestecker 2002). The predictions are read as posteriors under the training
+    prior pi_train (the labelled draw's shares); pi <- mean_i normalise(p_i * pi / pi_train) is
+    iterated to its fixed point on each (global) batch, starting from the current estimate, and
+    the estimate follows those fixed points with `momentum`."""
+
+    def __init__(self, training_prior: torch.Tensor, momentum: float = 0.99, iterations: int = 20,
+                 gather: Gather = single_process):
+        super().__init__()
+        self.momentum, self.iterations, self.gather = momentum, iterations, gather
+        self.register_buffer("training_prior", training_prior.float() / training_prior.sum())
+        self.register_buffer("estimate", self.training_prior.clone())
+
+    @torch.no_grad()
+    def forward(self, probs: torch.Tensor) -> torch.Tensor:
+        everyone = self.gather(probs.float())
+        prior = self.estimate.clone()
+        for _ in range(self.iterations):
+            adjusted = everyone * (prior / self.training_prior)
+            prior = (adjusted / adjusted.sum(-1, keepdim=True)).mean(0)
+        self.estimate.mul_(self.momentum).add_(prior, alpha=1.0 - self.momentum)
+        return self.estimate

@@ -16,6 +16,7 @@ from textssl.data.stream import BatchStream
 from textssl.data.views import PREFIX as STRONG_PREFIX
 from textssl.data.views import SOURCE_COLUMN as STRONG_SOURCE
 from textssl.data.views import ImageViews, TextViews, ViewMaker, encode_strong_views, view_maker
+from textssl.errors import TextsslError
 
 __all__ = ["BUILTIN_DATASETS", "Batch", "BatchStream", "ImageViews", "SSLData", "TextViews", "ViewMaker", "Views",
            "load_splits", "prepare_data", "sample_labelled", "view_maker"]
@@ -31,10 +32,13 @@ class SSLData:
     label_names: list[str]
     unlabelled_truth: np.ndarray
     """The hidden labels of `unlabelled`, row for row, for analysis only (never for training)."""
+    pool_prior: np.ndarray | None = None
+    """The unlabelled pool's class shares when the recipe gives them (`data.class_prior`)."""
 
 
 def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], *, labels_per_class: int | None,
-                 num_labels: int | None, seed: int, all_labelled: bool = False, input_column: str = "text") -> SSLData:
+                 num_labels: int | None, seed: int, all_labelled: bool = False, input_column: str = "text",
+                 class_prior: list[float] | None = None) -> SSLData:
     """Split the training pool into labelled and unlabelled sets and preprocess every split.
 
     A `strong` column in the pool (see `textssl.data.views`) is preprocessed too and kept
@@ -44,6 +48,9 @@ def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], *, lab
     """
     names = splits["train"].features["label"].names
     labels = np.asarray(splits["train"]["label"])
+    if class_prior and len(class_prior) != len(names):
+        raise TextsslError(f"data.class_prior has {len(class_prior)} shares, but the data has {len(names)} classes "
+                           f"({', '.join(names)})")
     if all_labelled:
         labelled_rows = unlabelled_rows = np.arange(len(labels))
     else:
@@ -68,4 +75,5 @@ def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], *, lab
         test=encode(splits["test"], "test"),
         label_names=names,
         unlabelled_truth=labels[unlabelled_rows],
+        pool_prior=np.asarray(class_prior, dtype=np.float64) / sum(class_prior) if class_prior else None,
     )
