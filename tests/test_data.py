@@ -27,6 +27,19 @@ def test_rotten_tomatoes_has_the_documented_split():
     assert again["test"]["text"][:20] == splits["test"]["text"][:20]
 
 
+def test_subjectivity_pairs_plot_sentences_with_as_many_reviews():
+    splits = load_splits(DataConfig(dataset="subjectivity"))
+    assert {name: len(split) for name, split in splits.items()} == {"train": 8846, "dev": 500, "test": 2000}
+    assert splits["train"].features["label"].names == ["objective", "subjective"]
+    for split in splits.values():
+        assert np.mean(split["label"]) == pytest.approx(0.5, abs=0.002)
+    reviews = set(load_splits(DataConfig(dataset="rotten_tomatoes"))["train"]["text"])
+    subjective = [text for text, label in zip(splits["train"]["text"], splits["train"]["label"]) if label == 1]
+    objective = [text for text, label in zip(splits["train"]["text"], splits["train"]["label"]) if label == 0]
+    assert sum(text in reviews for text in subjective) > 0.7 * len(subjective)
+    assert not any(text in reviews for text in objective)
+
+
 def test_digits_images_are_channel_first_uint8():
     splits = load_splits(DataConfig(dataset="digits"))
     assert {name: len(split) for name, split in splits.items()} == {"train": 1257, "dev": 180, "test": 360}

