@@ -1,13 +1,16 @@
-"""In-domain pretraining: both objectives learn, the folder feeds a recipe, a killed run resumes exactly."""
+"""In-domain pretraining: each objective learns, the folder feeds a recipe, a killed run resumes exactly."""
 
 import json
 
 import pytest
 import torch
+from datasets import DatasetDict
 from safetensors.torch import load_file
 
+from textssl.config import DataConfig
+from textssl.data import load_splits, prepare_data
 from textssl.errors import TextsslError
-from textssl.pretrain import info_nce, pretrain
+from textssl.pretrain import info_nce, labelled_pairs, pretrain
 from textssl.recipe import load_pretrain_config
 from textssl.run import run as train
 
@@ -33,10 +36,10 @@ def test_info_nce_is_low_when_each_anchor_is_nearest_its_own_partner():
     assert info_nce(anchors, anchors.roll(1, dims=0), 0.05) > 10  # every anchor nearest another's partner
 
 
-@pytest.mark.parametrize("objective", ["contrastive", "mlm"])
+@pytest.mark.parametrize("objective", ["contrastive", "mlm", "labelled_pairs"])
 def test_pretraining_lowers_its_loss_and_its_folder_is_a_model_for_any_recipe(pretrain_config, tiny_config,
                                                                               tiny_model, objective):
-    config = pretrain_config(f"pretrain.objective={objective}")
+    config = pretrain_config(f"pretrain.objective={objective}", "data.labels_per_class=8")
     folder = pretrain(config)
     logged = losses(config.output_dir)
     assert sum(logged[-2:]) < sum(logged[:2])
@@ -80,3 +83,23 @@ def test_pretraining_refuses_a_changed_recipe_and_view_pairs_without_views(pretr
         pretrain(pretrain_config("pretrain.max_steps=3"))
     with pytest.raises(TextsslError, match="views.augment"):
         pretrain(pretrain_config("pretrain.pairs=views", "pretrain.resume=false"))
+
+
+def test_labelled_pairs_pair_the_runs_labelled_draw_within_and_across_classes(sentiment_csv):
+    config = load_pretrain_config(None, [f"data.dataset={sentiment_csv}", "data.text_column=review",
+                                         "data.label_column=sentiment", "data.labels_per_class=4"])
+    train_split = load_splits(config.data)["train"]
+    pairs = labelled_pairs(train_split, config.data, iterations=3, seed=1)
+    labelled = data_for_seed(train_split, seed=1)
+    assert len(pairs) == 3 * 8 * 2 and set(pairs["text"]) == set(labelled) and set(pairs["partner"]) <= set(labelled)
+    for text, partner, similarity in zip(pairs["text"], pairs["partner"], pairs["similarity"]):
+        assert (labelled[text] == labelled[partner]) == (similarity == 1.0)
+    with pytest.raises(TextsslError, match="labelled draw"):
+        labelled_pairs(train_split, DataConfig(labels_per_class=None), iterations=1, seed=0)
+
+
+def data_for_seed(train_split, seed: int) -> dict[str, int]:
+    """text -> label of the labelled examples a training run with this seed draws."""
+    data = prepare_data(DatasetDict({"train": train_split, "dev": train_split, "test": train_split}),
+                        lambda rows: {"t": rows["text"]}, labels_per_class=4, num_labels=None, seed=seed)
+    return dict(zip(data.labelled["t"], data.labelled["label"]))

@@ -187,12 +187,18 @@ class AlgorithmConfig:
 @dataclass
 class PretrainConfig:
     """In-domain pretraining of a text encoder on the training pool's texts (`textssl pretrain`);
-    the folder it writes is a `model.name` for any recipe. Labels are never read."""
+    the folder it writes is a `model.name` for any recipe. Only `labelled_pairs` reads labels,
+    and only those of the labelled draw."""
 
     objective: str = "contrastive"
     """contrastive: SimCSE's InfoNCE between two encodings of each text, the other texts of the
     batch as negatives, over mean-pooled embeddings (keeps a sentence encoder's space; Gao et
-    al. 2021) | mlm: masked-LM (a new MLM head when the checkpoint has none, as MiniLM)."""
+    al. 2021) | mlm: masked-LM (a new MLM head when the checkpoint has none, as MiniLM) |
+    labelled_pairs: SetFit's stage (Tunstall et al. 2022): pairs of labelled texts, cosine
+    similarity pulled to 1 within a class and to 0 across; the labelled draw is the one
+    `data.labels_per_class` and `pretrain.seed` give a training run with that train.seed."""
+    pair_iterations: int = 20
+    """labelled_pairs only: pairs per labelled text (one within its class, one across) and round."""
     pairs: str = "dropout"
     """contrastive only: dropout (the same text twice; SimCSE unsupervised) | views (a text and
     its strong view from `views.augment`, e.g. its back-translation)."""
@@ -213,11 +219,11 @@ class PretrainConfig:
     progress_bar: bool = True
 
     def __post_init__(self) -> None:
-        if self.objective not in ("contrastive", "mlm"):
-            raise TextsslError(f"pretrain.objective must be contrastive or mlm, got {self.objective!r}")
+        if self.objective not in ("contrastive", "mlm", "labelled_pairs"):
+            raise TextsslError(f"pretrain.objective must be contrastive, mlm or labelled_pairs, got {self.objective!r}")
         if self.pairs not in ("dropout", "views"):
             raise TextsslError(f"pretrain.pairs must be dropout or views, got {self.pairs!r}")
-        for name in ("max_steps", "batch_size", "save_every", "log_every"):
+        for name in ("max_steps", "batch_size", "save_every", "log_every", "pair_iterations"):
             if getattr(self, name) < 1:
                 raise TextsslError(f"pretrain.{name} must be at least 1, got {getattr(self, name)}")
         if self.objective == "contrastive" and self.batch_size < 2:

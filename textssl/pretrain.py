@@ -1,6 +1,6 @@
 """In-domain pretraining of a text encoder on the training pool (`textssl pretrain`).
 
-Two objectives over the pool's texts (never its labels):
+Two objectives over the pool's texts (never its labels), and SetFit's stage over the labelled draw:
 
 - contrastive (SimCSE, Gao et al. 2021): two encodings of each text, mean-pooled, and an
   InfoNCE loss that picks each text's partner among the batch, at temperature t:
@@ -10,6 +10,8 @@ Two objectives over the pool's texts (never its labels):
 - mlm: masked-LM with `DataCollatorForLanguageModeling`; a checkpoint without an MLM head
   (MiniLM) gets a new one. Only the encoder is written, with the checkpoint's own pooler
   (the MLM model has none), so classifiers start from the same head they would have had.
+- labelled_pairs (SetFit, Tunstall et al. 2022): pairs of labelled texts, the cosine of their
+  mean-pooled embeddings pulled to 1 within a class and 0 across: L = (cos(z_a, z_b) - y)^2.
 
 The written folder (model and tokenizer) is a `model.name` for any recipe. Batches are a
 pure function of the step and checkpoints are atomic, so a killed run resumes exactly.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate.utils import set_seed
@@ -28,8 +31,8 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, AutoModelForMaskedLM, DataCollatorForLanguageModeling
 
 from textssl.batch import to_device
-from textssl.config import PretrainRunConfig, TrainConfig
-from textssl.data import BatchStream, load_splits
+from textssl.config import DataConfig, PretrainRunConfig, TrainConfig
+from textssl.data import BatchStream, load_splits, sample_labelled
 from textssl.data.views import SOURCE_COLUMN, with_augmented_views
 from textssl.engine.checkpoint import load_checkpoint, replace_directory, save_checkpoint
 from textssl.engine.metrics_log import MetricsLog
@@ -51,6 +54,25 @@ def info_nce(anchors: torch.Tensor, partners: torch.Tensor, temperature: float) 
     return F.cross_entropy(similarity / temperature, torch.arange(len(anchors), device=anchors.device))
 
 
+def labelled_pairs(train: Dataset, data: DataConfig, iterations: int, seed: int) -> Dataset:
+    """SetFit's pairs: per round, each labelled text with a random text of its class
+    (similarity 1) and one of another class (similarity 0)."""
+    if data.labels_per_class is None and data.num_labels is None:
+        raise TextsslError("pretrain.objective=labelled_pairs pairs the labelled draw: set data.labels_per_class "
+                           "or data.num_labels")
+    labels, names = np.asarray(train["label"]), train.features["label"].names
+    rows = sample_labelled(labels, names, per_class=data.labels_per_class, total=data.num_labels, seed=seed)
+    texts, classes, rng = train.select(rows)["text"], labels[rows], np.random.default_rng(seed)
+    pairs: dict[str, list] = {"text": [], "partner": [], "similarity": []}
+    for _ in range(iterations):
+        for text, label in zip(texts, classes):
+            for members, similarity in ((classes == label, 1.0), (classes != label, 0.0)):
+                pairs["text"].append(text)
+                pairs["partner"].append(texts[rng.choice(np.flatnonzero(members))])
+                pairs["similarity"].append(similarity)
+    return Dataset.from_dict(pairs)
+
+
 def pretrain(config: PretrainRunConfig) -> Path:
     """Pretrain (or resume) the encoder `config` describes; the folder written."""
     settings, output_dir = config.pretrain, config.output_dir
@@ -66,7 +88,8 @@ def pretrain(config: PretrainRunConfig) -> Path:
             if not config.views.augment:
                 raise TextsslError("pretrain.pairs=views needs views.augment, e.g. [backtranslation:backend=apertium]")
             splits = with_augmented_views(splits, config.views)
-    texts = splits["train"].remove_columns("label")
+    rows_of_steps = (labelled_pairs(splits["train"], config.data, settings.pair_iterations, settings.seed)
+                     if settings.objective == "labelled_pairs" else splits["train"].remove_columns("label"))
 
     model_class = AutoModelForMaskedLM if settings.objective == "mlm" else AutoModel
     tokenizer, model = load_pretrained(config.model.name, model_class)
@@ -82,6 +105,10 @@ def pretrain(config: PretrainRunConfig) -> Path:
             batch = to_device(masking([{"input_ids": ids} for ids in encoded["input_ids"]]), accelerator.device)
             return model(**batch).loss
         anchors = mean_pooled(model, to_device(encode(rows["text"]), accelerator.device))
+        if settings.objective == "labelled_pairs":
+            partners = mean_pooled(model, to_device(encode(rows["partner"]), accelerator.device))
+            similarity = F.cosine_similarity(anchors.float(), partners.float())
+            return F.mse_loss(similarity, torch.as_tensor(rows["similarity"], device=similarity.device))
         partner_texts = rows["text"] if settings.pairs == "dropout" else [
             views[0] if isinstance(views, list) else views for views in rows[SOURCE_COLUMN]]
         partners = mean_pooled(model, to_device(encode(partner_texts), accelerator.device))
@@ -93,7 +120,7 @@ def pretrain(config: PretrainRunConfig) -> Path:
     scheduler = build_scheduler(optimizer, schedule)
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
-    stream = BatchStream(texts, settings.batch_size, (settings.seed, 2), accelerator.process_index,
+    stream = BatchStream(rows_of_steps, settings.batch_size, (settings.seed, 2), accelerator.process_index,
                          accelerator.num_processes)
 
     recipe_file = output_dir / "pretrain.yaml"
