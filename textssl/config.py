@@ -236,8 +236,20 @@ class PretrainConfig:
             raise TextsslError(f"pretrain.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
 
 
+class Recipe:
+    """What a training and a pretraining config share: their YAML, and the folder name of their data."""
+
+    data: DataConfig
+
+    def to_yaml(self) -> str:
+        return OmegaConf.to_yaml(OmegaConf.structured(self))
+
+    def dataset_slug(self) -> str:
+        return Path(self.data.dataset).stem.replace("/", "_")
+
+
 @dataclass
-class PretrainRunConfig:
+class PretrainRunConfig(Recipe):
     """A pretraining recipe: which texts (`data`), which encoder (`model`), which views
     (`views`, for `pretrain.pairs=views`) and how (`pretrain`)."""
 
@@ -250,15 +262,11 @@ class PretrainRunConfig:
     def output_dir(self) -> Path:
         if self.pretrain.output_dir:
             return Path(self.pretrain.output_dir)
-        dataset = Path(self.data.dataset).stem.replace("/", "_")
-        return Path("pretrained") / f"{self.pretrain.objective}-{dataset}-seed{self.pretrain.seed}"
-
-    def to_yaml(self) -> str:
-        return OmegaConf.to_yaml(OmegaConf.structured(self))
+        return Path("pretrained") / f"{self.pretrain.objective}-{self.dataset_slug()}-seed{self.pretrain.seed}"
 
 
 @dataclass
-class Config:
+class Config(Recipe):
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -271,11 +279,7 @@ class Config:
             return Path(self.train.output_dir)
         labels = (f"{self.data.labels_per_class}pc" if self.data.labels_per_class is not None
                   else f"{self.data.num_labels}n" if self.data.num_labels is not None else "all")
-        dataset = Path(self.data.dataset).stem.replace("/", "_")
-        return Path("runs") / f"{self.algorithm.name}-{dataset}-{labels}-seed{self.train.seed}"
-
-    def to_yaml(self) -> str:
-        return OmegaConf.to_yaml(OmegaConf.structured(self))
+        return Path("runs") / f"{self.algorithm.name}-{self.dataset_slug()}-{labels}-seed{self.train.seed}"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
