@@ -43,6 +43,12 @@ def code_version() -> str:
     return found.stdout.strip() if found.returncode == 0 else ""
 
 
+def for_seed(override: str, seed: int) -> str:
+    """`{seed}` in an override becomes the run's seed, e.g. a per-seed pretrained encoder:
+    ``model.name=pretrained/labelled_pairs-rotten_tomatoes-seed{seed}/model``."""
+    return override.replace("{seed}", str(seed))
+
+
 def load_results(path: Path) -> dict[str, dict]:
     if not path.is_file():
         return {}
@@ -59,7 +65,8 @@ def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, 
     output_dir.mkdir(parents=True, exist_ok=True)
     version_file.write_text(version)
     command = [sys.executable, "-m", "textssl", "train", recipe, f"train.seed={seed}",
-               f"train.output_dir={output_dir}", "train.progress_bar=false", *overrides, *extra,
+               f"train.output_dir={output_dir}", "train.progress_bar=false",
+               *(for_seed(item, seed) for item in [*overrides, *extra]),
                *([] if same_code else ["train.resume=false"])]
     started = time.time()
     subprocess.run(command, check=True, env={"OMP_NUM_THREADS": str(threads), **os.environ})
@@ -146,7 +153,8 @@ def main() -> None:
     parser.add_argument("--grid", nargs="*", default=[], help="section.key=v1,v2 ... (every combination is run)")
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/accuracy.jsonl"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"), help="run folders")
-    parser.add_argument("--extra", nargs="*", default=[], help="overrides applied to every run, not part of its key")
+    parser.add_argument("--extra", nargs="*", default=[],
+                        help="overrides applied to every run, not part of its key ({seed}: the run's seed)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     args = parser.parse_args()
 

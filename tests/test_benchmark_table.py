@@ -57,3 +57,8 @@ def test_grid_values_split_at_commas_outside_brackets():
     assert accuracy.grid_axis("train.max_steps=600,1500") == ["train.max_steps=600", "train.max_steps=1500"]
     assert accuracy.grid_axis("views.augment=[randaugment:n=2,m=5],[cutout]") == [
         "views.augment=[randaugment:n=2,m=5]", "views.augment=[cutout]"]
+
+
+def test_a_seed_placeholder_becomes_the_runs_seed():
+    assert accuracy.for_seed("model.name=pretrained/pairs-seed{seed}/model", 3) == "model.name=pretrained/pairs-seed3/model"
+    assert accuracy.for_seed("train.max_steps=400", 3) == "train.max_steps=400"
