@@ -20,6 +20,7 @@ pure function of the step and checkpoints are atomic, so a killed run resumes ex
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,48 @@ def labelled_pairs(train: Dataset, data: DataConfig, iterations: int, seed: int)
     return Dataset.from_dict(pairs)
 
 
+def pretraining_rows(config: PretrainRunConfig) -> Dataset:
+    """What the steps read: the pool's texts (with their strong views for `pairs=views`), or
+    the labelled draw's pairs."""
+    settings = config.pretrain
+    splits = load_splits(config.data)
+    if "text" not in splits["train"].column_names:
+        raise TextsslError(f"data.dataset={config.data.dataset!r} holds images; pretraining reads texts")
+    if settings.objective == "labelled_pairs":
+        return labelled_pairs(splits["train"], config.data, settings.pair_iterations, settings.seed)
+    if settings.objective == "contrastive" and settings.pairs == "views":
+        if not config.views.augment:
+            raise TextsslError("pretrain.pairs=views needs views.augment, e.g. [backtranslation:backend=apertium]")
+        splits = with_augmented_views(splits, config.views)
+    return splits["train"].remove_columns("label")
+
+
+def objective(config: PretrainRunConfig, model: torch.nn.Module, tokenizer, device: torch.device
+              ) -> Callable[[dict[str, list]], torch.Tensor]:
+    """The loss of a batch of rows under `pretrain.objective`."""
+    settings, max_length = config.pretrain, config.data.max_length
+    masking = DataCollatorForLanguageModeling(tokenizer, mlm_probability=settings.mlm_probability)
+
+    def embedded(texts: list[str]) -> torch.Tensor:
+        inputs = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        return mean_pooled(model, to_device(dict(inputs), device))
+
+    def masked_lm(rows: dict[str, list]) -> torch.Tensor:
+        encoded = tokenizer(rows["text"], truncation=True, max_length=max_length)
+        return model(**to_device(masking([{"input_ids": ids} for ids in encoded["input_ids"]]), device)).loss
+
+    def contrastive(rows: dict[str, list]) -> torch.Tensor:
+        partners = rows["text"] if settings.pairs == "dropout" else [
+            views[0] if isinstance(views, list) else views for views in rows[SOURCE_COLUMN]]
+        return info_nce(embedded(rows["text"]), embedded(partners), settings.temperature)
+
+    def pairs(rows: dict[str, list]) -> torch.Tensor:
+        similarity = F.cosine_similarity(embedded(rows["text"]).float(), embedded(rows["partner"]).float())
+        return F.mse_loss(similarity, torch.as_tensor(rows["similarity"], device=similarity.device))
+
+    return {"mlm": masked_lm, "contrastive": contrastive, "labelled_pairs": pairs}[settings.objective]
+
+
 def pretrain(config: PretrainRunConfig) -> Path:
     """Pretrain (or resume) the encoder `config` describes; the folder written."""
     settings, output_dir = config.pretrain, config.output_dir
@@ -81,38 +124,10 @@ def pretrain(config: PretrainRunConfig) -> Path:
     accelerator = make_accelerator(settings.mixed_precision)
     set_seed(settings.seed)
     with accelerator.main_process_first():
-        splits = load_splits(config.data)
-        if "text" not in splits["train"].column_names:
-            raise TextsslError(f"data.dataset={config.data.dataset!r} holds images; pretraining reads texts")
-        if settings.objective == "contrastive" and settings.pairs == "views":
-            if not config.views.augment:
-                raise TextsslError("pretrain.pairs=views needs views.augment, e.g. [backtranslation:backend=apertium]")
-            splits = with_augmented_views(splits, config.views)
-    rows_of_steps = (labelled_pairs(splits["train"], config.data, settings.pair_iterations, settings.seed)
-                     if settings.objective == "labelled_pairs" else splits["train"].remove_columns("label"))
-
-    model_class = AutoModelForMaskedLM if settings.objective == "mlm" else AutoModel
-    tokenizer, model = load_pretrained(config.model.name, model_class)
-    masking = DataCollatorForLanguageModeling(tokenizer, mlm_probability=settings.mlm_probability)
-
-    def encode(strings: list[str]) -> dict[str, torch.Tensor]:
-        return dict(tokenizer(strings, truncation=True, max_length=config.data.max_length, padding=True,
-                              return_tensors="pt"))
-
-    def loss_of(rows: dict[str, list]) -> torch.Tensor:
-        if settings.objective == "mlm":
-            encoded = tokenizer(rows["text"], truncation=True, max_length=config.data.max_length)
-            batch = to_device(masking([{"input_ids": ids} for ids in encoded["input_ids"]]), accelerator.device)
-            return model(**batch).loss
-        anchors = mean_pooled(model, to_device(encode(rows["text"]), accelerator.device))
-        if settings.objective == "labelled_pairs":
-            partners = mean_pooled(model, to_device(encode(rows["partner"]), accelerator.device))
-            similarity = F.cosine_similarity(anchors.float(), partners.float())
-            return F.mse_loss(similarity, torch.as_tensor(rows["similarity"], device=similarity.device))
-        partner_texts = rows["text"] if settings.pairs == "dropout" else [
-            views[0] if isinstance(views, list) else views for views in rows[SOURCE_COLUMN]]
-        partners = mean_pooled(model, to_device(encode(partner_texts), accelerator.device))
-        return info_nce(anchors, partners, settings.temperature)
+        rows_of_steps = pretraining_rows(config)
+    tokenizer, model = load_pretrained(config.model.name, AutoModelForMaskedLM if settings.objective == "mlm"
+                                       else AutoModel)
+    loss_of = objective(config, model, tokenizer, accelerator.device)
 
     schedule = TrainConfig(max_steps=settings.max_steps, learning_rate=settings.learning_rate,
                            weight_decay=settings.weight_decay, warmup_ratio=settings.warmup_ratio)
@@ -159,11 +174,15 @@ def pretrain(config: PretrainRunConfig) -> Path:
 
     if accelerator.is_main_process:
         encoder = _encoder_of(accelerator.unwrap_model(model), config.model.name)
-        replace_directory(output_dir / "model", lambda folder: (encoder.save_pretrained(folder),
-                                                                  tokenizer.save_pretrained(folder)))
-        (output_dir / "model" / "textssl_pretrain.json").write_text(json.dumps(
-            {"base_model": config.model.name, "objective": settings.objective, "pairs": settings.pairs,
-             "steps": settings.max_steps, "dataset": config.data.dataset}, indent=2) + "\n")
+        about = {"base_model": config.model.name, "objective": settings.objective, "pairs": settings.pairs,
+                 "steps": settings.max_steps, "dataset": config.data.dataset}
+
+        def write(folder: Path) -> None:
+            encoder.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+            (folder / "textssl_pretrain.json").write_text(json.dumps(about, indent=2) + "\n")
+
+        replace_directory(output_dir / "model", write)
     accelerator.wait_for_everyone()
     return output_dir / "model"
 
