@@ -27,6 +27,7 @@ from textssl.models.base import Batch, Classifier
 from textssl.models.hf import load_pretrained
 
 POOLING = "mean-l2"
+KEY_BYTES = 20  # sha1 of the text
 
 
 class SentenceEncoder:
@@ -46,7 +47,7 @@ class SentenceEncoder:
         self.fingerprint = _weights_digest(self.model, f"{max_length}/{POOLING}")
         self.folder = cache_dir() / "features" / self.fingerprint[:24]
         self._rows: dict[bytes, int] = {}
-        self._vectors = np.zeros((0, self.dim), dtype=np.float32)
+        self._vectors = np.zeros((0, self.dim), dtype=np.float32)  # rows beyond len(self._rows) are spare room
         self._load_shards()
 
     def __deepcopy__(self, memo: dict) -> SentenceEncoder:
@@ -73,24 +74,30 @@ class SentenceEncoder:
         return np.concatenate(out)
 
     def _add(self, keys: list[bytes], vectors: np.ndarray) -> None:
-        self._rows.update({key: len(self._vectors) + i for i, key in enumerate(keys)})
-        self._vectors = np.concatenate([self._vectors, vectors])
+        self._append(keys, vectors)
         self.folder.mkdir(parents=True, exist_ok=True)
         shard = self.folder / f"{hashlib.sha1(b''.join(keys)).hexdigest()}.npz"
         partial = shard.with_name(f"{shard.name}.tmp{os.getpid()}")
-        with partial.open("wb") as handle:
-            np.savez(handle, keys=np.frombuffer(b"".join(keys), dtype="S20"), vectors=vectors)
+        with partial.open("wb") as handle:  # keys as raw bytes: numpy's S20 would drop trailing zero bytes
+            np.savez(handle, keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES), vectors=vectors)
         partial.replace(shard)
 
+    def _append(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        """Room grows by doubling, so a pool of a million texts is not copied once per batch."""
+        used = len(self._rows)
+        if used + len(keys) > len(self._vectors):
+            grown = np.zeros((max(2 * len(self._vectors), used + len(keys)), self.dim), dtype=np.float32)
+            grown[:used] = self._vectors[:used]
+            self._vectors = grown
+        self._vectors[used:used + len(keys)] = vectors
+        self._rows.update({key: used + i for i, key in enumerate(keys)})
+
     def _load_shards(self) -> None:
-        shards = sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []
-        keys, vectors = [], [self._vectors]
-        for shard in shards:
+        for shard in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
             with np.load(shard) as stored:
-                keys.extend(stored["keys"].tolist())
-                vectors.append(stored["vectors"])
-        self._vectors = np.concatenate(vectors)
-        self._rows = {key: row for row, key in enumerate(keys)}
+                keys = [row.tobytes() for row in stored["keys"]]
+                fresh = [i for i, key in enumerate(keys) if key not in self._rows]
+                self._append([keys[i] for i in fresh], stored["vectors"][fresh])
 
 
 class CachedFeatureClassifier(Classifier):
