@@ -10,6 +10,7 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 from accelerate.state import AcceleratorState  # noqa: E402
 from transformers import AutoConfig, AutoTokenizer, BertModel  # noqa: E402
 
@@ -42,6 +43,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     config = AutoConfig.from_pretrained(source, num_hidden_layers=2, hidden_size=64, num_attention_heads=2,
                                         intermediate_size=128)
     folder = tmp_path_factory.mktemp("tiny-minilm")
+    torch.manual_seed(0)  # the same tiny model in every session, so a test's outcome does not vary between runs
     BertModel(config).save_pretrained(folder)
     AutoTokenizer.from_pretrained(source).save_pretrained(folder)
     return str(folder)
