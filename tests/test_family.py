@@ -392,6 +392,8 @@ def test_a_text_perturbation_has_unit_norm_over_each_review_and_none_on_padding(
     assert direction.flatten(1).norm(dim=1).tolist() == pytest.approx([1.0, 1.0])
     padding = batch["attention_mask"] == 0
     assert padding.any() and direction[padding].abs().max() == 0
+
+
 # 9. The pool's class prior
 
 def test_em_recovers_the_pool_prior_from_posteriors_under_a_balanced_training_prior():
