@@ -4,7 +4,7 @@ Every peer sees exactly what a textssl run with the same seed sees: the built-in
 train / dev / test splits, the labelled examples `sample_labelled` draws for the seed, and the
 rest of the training pool as unlabelled texts. The encoder is MiniLM-L6 throughout.
 
-- `setfit`: the setfit library, MiniLM body, its defaults (one epoch of contrastive pairs,
+- `setfit`: the setfit library (`pip install -e .[bench]`), MiniLM body, its defaults (one epoch of contrastive pairs,
   then a logistic-regression head) with `--setfit-iterations` pair iterations.
 - `logreg`: scikit-learn logistic regression on the frozen, mean-pooled embeddings.
 - `label_spreading`: scikit-learn `LabelSpreading` (kNN graph, k = 10) over labelled + pool.
