@@ -96,12 +96,15 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
     def dataset(key: tuple) -> str | None:
         return next(iter(groups[key].values())).get("dataset")
 
+    def same_data(one: str | None, other: str | None) -> bool:
+        return one == other or None in (one, other)  # rows from before `dataset` was recorded match any
+
     def baseline_of(recipe: str, overrides: list[str]) -> dict[int, dict]:
         """The `baseline` run on the same dataset with the most of these overrides (a baseline
         row with an extra override, e.g. a control, is compared with the plain baseline)."""
         key = (recipe, *overrides)
         candidates = [other for other in groups if other[0] == baseline and other != key
-                      and set(other[1:]) <= set(overrides) and dataset(other) == dataset(key)]
+                      and set(other[1:]) <= set(overrides) and same_data(dataset(other), dataset(key))]
         return groups[max(candidates, key=len)] if candidates else {}
 
     def gain(members: dict[int, dict], reference: dict[int, dict]) -> str:

@@ -62,3 +62,10 @@ def test_grid_values_split_at_commas_outside_brackets():
 def test_a_seed_placeholder_becomes_the_runs_seed():
     assert accuracy.for_seed("model.name=pretrained/pairs-seed{seed}/model", 3) == "model.name=pretrained/pairs-seed3/model"
     assert accuracy.for_seed("train.max_steps=400", 3) == "train.max_steps=400"
+
+
+def test_a_row_from_before_the_dataset_was_recorded_pairs_with_any_dataset():
+    old = result("supervised", 0, 0.60)  # no `dataset` field
+    new = {**result("softmatch", 0, 0.62), "dataset": "rotten_tomatoes"}
+    lines = {line.split(" | ")[0]: line for line in accuracy.table([old, new]).splitlines()[2:]}
+    assert "| +0.020 |" in lines["| softmatch data.labels_per_class=10"]
