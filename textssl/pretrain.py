@@ -39,14 +39,9 @@ from textssl.engine.checkpoint import load_checkpoint, replace_directory, save_c
 from textssl.engine.metrics_log import MetricsLog
 from textssl.engine.optim import build_optimizer, build_scheduler
 from textssl.errors import TextsslError
+from textssl.models.features import mean_pooled
 from textssl.models.hf import load_pretrained
 from textssl.run import comparable_config, make_accelerator
-
-
-def mean_pooled(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    states = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
-    mask = inputs["attention_mask"].unsqueeze(-1).to(states.dtype)
-    return (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 
 def info_nce(anchors: torch.Tensor, partners: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -30,6 +30,13 @@ POOLING = "mean-l2"
 KEY_BYTES = 20  # sha1 of the text
 
 
+def mean_pooled(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The encoder's token states averaged over the attention mask (sentence-transformers' pooling)."""
+    states = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
+    mask = inputs["attention_mask"].unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+
 class SentenceEncoder:
     """Texts -> float32 embeddings of a frozen encoder, each text encoded once per machine.
 
@@ -67,9 +74,7 @@ class SentenceEncoder:
         for start in range(0, len(texts), self.batch_size):
             inputs = self.tokenizer(texts[start:start + self.batch_size], truncation=True, padding=True,
                                     max_length=self.max_length, return_tensors="pt").to(self.device)
-            states = self.model(**inputs).last_hidden_state
-            mask = inputs["attention_mask"].unsqueeze(-1).to(states.dtype)
-            pooled = (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+            pooled = mean_pooled(self.model, inputs)
             out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
         return np.concatenate(out)
 
