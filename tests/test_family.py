@@ -16,7 +16,7 @@ from textssl.algorithms.masks import (DistributionAlignment, FlexMatchThreshold,
 from textssl.algorithms.mixmatch import guess_labels
 from textssl.algorithms.temporal_ensembling import EnsemblePredictions
 from textssl.batch import Views
-from textssl.models import Classifier, frozen_norm_statistics, without_dropout
+from textssl.models import Classifier, frozen_norm_statistics
 from textssl.recipe import load_config
 
 
@@ -166,31 +166,6 @@ def test_vat_power_iterations_find_the_top_eigenvector_of_the_kl_hessian():
         values, vectors = torch.linalg.eigh(hessian.reshape(4, 4))
         assert values[-1] > 1.5 * values[-2]  # a clear top eigenvalue, so the iterations converge
         assert abs(torch.dot(direction[i], vectors[:, -1])) > 0.99
-
-
-def test_vat_searches_without_dropout_and_leaves_the_training_modes_as_they_were():
-    torch.manual_seed(3)
-    model = MLP()
-    model.net.insert(1, nn.Dropout(0.5).double())
-    method = make("vat", model, "algorithm.xi=1e-3", num_classes=3)
-    x = torch.randn(6, 4, dtype=torch.float64)
-    probs = torch.softmax(model.eval()({"x": x}), dim=-1).detach()
-    torch.manual_seed(4)
-    expected = method.adversarial_direction(model, {"x": x}, probs)
-    model.train()
-    torch.manual_seed(4)  # the same random start: only dropout could tell the two searches apart
-    assert torch.allclose(method.adversarial_direction(model, {"x": x}, probs), expected)
-    assert all(module.training for module in model.modules())
-
-
-def test_without_dropout_turns_off_dropout_but_not_batchnorm_batch_statistics():
-    model = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(4)).train()
-    x = torch.randn(8, 4) * 3 + 1
-    with without_dropout(model):
-        out = model(x)
-        assert not model[0].training and model[1].training
-    assert torch.allclose(out, F.batch_norm(x, None, None, training=True), atol=1e-5)  # no zeros, batch statistics
-    assert all(module.training for module in model.modules())
 
 
 def test_frozen_norm_statistics_leaves_batchnorm_running_statistics_alone():

@@ -4,14 +4,13 @@ cached encoder features, image networks."""
 from __future__ import annotations
 
 from textssl.errors import TextsslError
-from textssl.models.base import Batch, Classifier, Mix, batch_norm_layers, frozen_norm_statistics, without_dropout
+from textssl.models.base import Batch, Classifier, Mix, batch_norm_layers, frozen_norm_statistics
 from textssl.models.features import CachedFeatureClassifier, SentenceEncoder
 from textssl.models.hf import BUILTIN_MODELS, HFClassifier
 from textssl.models.image import IMAGE_MODEL_NAMES, ImageClassifier, SmallCNN, WideResNet, build_image_model
 
 __all__ = ["BUILTIN_MODELS", "IMAGE_MODEL_NAMES", "Batch", "CachedFeatureClassifier", "Classifier", "HFClassifier",
-           "ImageClassifier", "Mix", "SentenceEncoder", "SmallCNN", "WideResNet", "batch_norm_layers", "build_model",
-           "frozen_norm_statistics", "without_dropout"]
+           "ImageClassifier", "Mix", "SentenceEncoder", "SmallCNN", "WideResNet", "batch_norm_layers", "build_model", "frozen_norm_statistics"]
 
 
 def build_model(name: str, label_names: list[str], input_column: str, max_length: int = 64,

@@ -108,18 +108,3 @@ def frozen_norm_statistics(model: nn.Module) -> Iterator[None]:
                 module.momentum = momentum
                 if count is not None:
                     module.num_batches_tracked.copy_(count)
-
-
-@contextmanager
-def without_dropout(model: nn.Module) -> Iterator[None]:
-    """Forward passes inside run without dropout (every module but BatchNorm in eval mode, so
-    BatchNorm still normalises with the batch's statistics); the modes are restored after."""
-    norms = set(batch_norm_layers(model))
-    modes = [(module, module.training) for module in model.modules() if module not in norms]
-    for module, _ in modes:
-        module.training = False
-    try:
-        yield
-    finally:
-        for module, training in modes:
-            module.training = training
