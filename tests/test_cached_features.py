@@ -63,6 +63,15 @@ def test_a_head_trains_over_cached_features_with_any_method(tiny_config):
     assert set(run.trainer.backbone.state_dict()) == {"head.weight", "head.bias", "feature_mean", "feature_scale"}
 
 
+def test_without_standardisation_the_head_reads_the_l2_normalised_embeddings(tiny_config):
+    run = build_run(tiny_config("model.cached_features=true", "model.standardise_features=false"))
+    backbone = run.trainer.backbone
+    rows = run.trainer.data.unlabelled[:8]
+    embedded = backbone.embed(backbone.collate(rows))
+    assert torch.equal(embedded, torch.as_tensor(np.asarray(rows["features"], dtype=np.float32)))
+    assert torch.allclose(embedded.norm(dim=1), torch.ones(8), atol=1e-5)
+
+
 def test_cached_features_refuse_an_image_network_and_a_mix_layer(tiny_config):
     with pytest.raises(TextsslError, match="model.mix_layer"):
         tiny_config("model.cached_features=true", "model.mix_layer=1")
