@@ -98,8 +98,8 @@ class ModelConfig:
     standardise_features: bool = True
     """With cached_features: scale each dimension by the pool's mean and standard deviation
     before the head. false keeps the L2-normalised embeddings, which suit an encoder trained
-    for the task (after `textssl pretrain ... labelled_pairs`: 0.638 against 0.628 on Rotten
-    Tomatoes, seeds 0-2, benchmarks/results/ssl_exploration.md finding 20)."""
+    for the task (after `textssl pretrain ... labelled_pairs`: 0.632 against 0.620 on Rotten
+    Tomatoes, seeds 0-4, benchmarks/results/ssl_exploration.md finding 20)."""
 
     def __post_init__(self) -> None:
         if self.mix_layer < 0:
