@@ -75,5 +75,7 @@ def test_without_standardisation_the_head_reads_the_l2_normalised_embeddings(tin
 def test_cached_features_refuse_an_image_network_and_a_mix_layer(tiny_config):
     with pytest.raises(TextsslError, match="model.mix_layer"):
         tiny_config("model.cached_features=true", "model.mix_layer=1")
+    with pytest.raises(TextsslError, match="model.standardise_features"):
+        tiny_config("model.standardise_features=false")
     with pytest.raises(TextsslError, match="image network"):
         build_model("small-cnn", ["a", "b"], "image", cached_features=True)

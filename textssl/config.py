@@ -107,6 +107,9 @@ class ModelConfig:
         if self.cached_features and self.mix_layer:
             raise TextsslError("model.mix_layer: with model.cached_features there are no hidden layers to mix "
                                "in (MixUp mixes the embeddings); set model.mix_layer=0")
+        if not self.standardise_features and not self.cached_features:
+            raise TextsslError("model.standardise_features applies to the cached features' head: "
+                               "set model.cached_features=true, or leave model.standardise_features out")
 
 
 @dataclass
