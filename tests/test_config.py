@@ -96,6 +96,14 @@ def test_shipped_recipes_load():
         (load_pretrain_config if recipe.parent.name == "pretrain" else load_config)(recipe)
 
 
+def test_make_train_recipe_reads_the_encoder_its_pretraining_recipe_writes():
+    recipes = Path(__file__).parents[1] / "recipes"
+    stage = load_pretrain_config(recipes / "pretrain/setfit_pairs.yaml")
+    best = load_config(recipes / "text/setfit_pseudo_label.yaml")
+    assert Path(best.model.name) == stage.output_dir / "model"
+    assert (best.data.labels_per_class, best.train.seed) == (stage.data.labels_per_class, stage.pretrain.seed)
+
+
 @pytest.mark.parametrize("method", ["mean_teacher", "ict"])
 def test_methods_whose_targets_come_from_the_teacher_refuse_ema_decay_0(method):
     with pytest.raises(TextsslError, match=rf"algorithm\.ema_decay of {method} must be above 0"):
