@@ -81,6 +81,9 @@ def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, 
             "command": " ".join(command[1:])}
 
 
+DATA_OVERRIDES = ("data.dataset=", "data.labels_per_class=")
+
+
 def table(rows: list[dict], baseline: str = "supervised") -> str:
     """Mean ± std over seeds per run, and the accuracy gain over `baseline` paired by seed
     (the labelled examples a seed draws move every method alike, so the paired gain is the
@@ -93,18 +96,25 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
         mean = f"{statistics.mean(values):{sign}.3f}"
         return f"{mean} ± {statistics.stdev(values):.3f}" if len(values) > 1 else mean
 
-    def dataset(key: tuple) -> str | None:
-        return next(iter(groups[key].values())).get("dataset")
+    def data_of(key: tuple) -> tuple:
+        row = next(iter(groups[key].values()))
+        return row.get("dataset"), row.get("labels_per_class")
 
-    def same_data(one: str | None, other: str | None) -> bool:
-        return one == other or None in (one, other)  # rows from before `dataset` was recorded match any
+    def same_data(one: tuple, other: tuple) -> bool:
+        # rows from before `dataset` and `labels_per_class` were recorded match any
+        return all(a == b or None in (a, b) for a, b in zip(one, other))
+
+    def settings(key: tuple) -> set[str]:
+        """The overrides beyond the data a row records (a key may spell those out or not)."""
+        recorded = None not in data_of(key)
+        return {item for item in key[1:] if not (recorded and item.startswith(DATA_OVERRIDES))}
 
     def baseline_of(recipe: str, overrides: list[str]) -> dict[int, dict]:
-        """The `baseline` run on the same dataset with the most of these overrides (a baseline
+        """The `baseline` run on the same data with the most of these overrides (a baseline
         row with an extra override, e.g. a control, is compared with the plain baseline)."""
         key = (recipe, *overrides)
         candidates = [other for other in groups if other[0] == baseline and other != key
-                      and set(other[1:]) <= set(overrides) and same_data(dataset(other), dataset(key))]
+                      and settings(other) <= settings(key) and same_data(data_of(other), data_of(key))]
         return groups[max(candidates, key=len)] if candidates else {}
 
     def gain(members: dict[int, dict], reference: dict[int, dict]) -> str:
