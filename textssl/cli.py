@@ -1,11 +1,12 @@
 """`textssl train [RECIPE.yaml] [section.key=value ...]`, `textssl pretrain [RECIPE.yaml] [...]`,
-`textssl report RUN`, `textssl list`."""
+`textssl evaluate RUN`, `textssl predict RUN INPUT`, `textssl report RUN`, `textssl list`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from textssl.errors import TextsslError
 
@@ -36,6 +37,23 @@ def _pretrain(args: argparse.Namespace) -> None:
     print(json.dumps({"model": str(folder), "use_with": f"model.name={folder}"}, indent=2))
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    from textssl.inference import evaluate, evaluation_table
+
+    result = evaluate(args.target, args.data, args.split)
+    print(evaluation_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from textssl.inference import load_classifier, predictions_table, read_inputs, write_table
+
+    model = load_classifier(args.target)
+    inputs = read_inputs(args.input, args.column, model.input_column)
+    write_table(predictions_table(model, inputs, args.batch_size, progress=args.out is not None), args.out)
+
+
 def _report(args: argparse.Namespace) -> None:
     from textssl.report import report
 
@@ -63,6 +81,20 @@ def main(argv: list[str] | None = None) -> None:
     pretraining.add_argument("recipe", nargs="?", help="YAML recipe with data, model, views and pretrain sections")
     pretraining.add_argument("overrides", nargs="*", help="section.key=value, e.g. pretrain.objective=mlm")
     pretraining.set_defaults(run=_pretrain)
+    evaluating = commands.add_parser("evaluate", help="accuracy, macro-F1, per-class scores and confusion matrix")
+    evaluating.add_argument("target", metavar="RUN_OR_MODEL", help="a run folder or a saved model folder")
+    evaluating.add_argument("--data", help="a built-in or Hub dataset, or a file (scored whole); default: the run's")
+    evaluating.add_argument("--split", default="test", help="the split of a dataset (default: test)")
+    evaluating.add_argument("--json", metavar="FILE", help="also write the result as JSON")
+    evaluating.set_defaults(run=_evaluate)
+    predicting = commands.add_parser("predict", help="label new texts (or images) with class probabilities")
+    predicting.add_argument("target", metavar="RUN_OR_MODEL", help="a run folder or a saved model folder")
+    predicting.add_argument("input", metavar="INPUT", help=".txt/.csv/.json/.jsonl/.parquet, - for lines on stdin, "
+                                                          ".npy for images")
+    predicting.add_argument("--out", help=".csv, .jsonl or .parquet (default: JSON lines on stdout)")
+    predicting.add_argument("--column", help="the text column of a table file (default: text)")
+    predicting.add_argument("--batch-size", type=int, default=64)
+    predicting.set_defaults(run=_predict)
     reporting = commands.add_parser("report", help="a run's training dynamics as a table")
     reporting.add_argument("run_folder", metavar="RUN", help="the run folder (train.output_dir) or its metrics.jsonl")
     reporting.set_defaults(run=_report)
