@@ -15,7 +15,7 @@ from textssl.run import run as train
 from textssl.algorithms import ALGORITHMS
 from textssl.errors import TextsslError
 from textssl.recipe import load_config
-from textssl.report import report
+from textssl.report import report, write_report
 
 RECIPES = Path(__file__).parents[1] / "recipes"
 UDA = ["algorithm.name=uda", "views.column=augmented", "algorithm.threshold=0.5", "train.uratio=2"]
@@ -38,6 +38,21 @@ def test_uda_logs_the_unlabelled_analysis_every_step(tiny_config):
     assert table[0] == ("| step | L_s | L_u | mu | tsa kept | mask | target acc | dev acc | dev F1 "
                         "| pred neg | pred pos |")
     assert len(table) == 2 + len({row["step"] for row in rows})
+
+    markdown = write_report(config.output_dir).read_text()
+    for stem in ("dev", "loss", "unsup_weight", "mask_rate", "target_accuracy", "predicted_share"):
+        assert f"(report_{stem}.png)" in markdown, stem
+        assert (config.output_dir / f"report_{stem}.png").read_bytes().startswith(b"\x89PNG"), stem
+    assert markdown.endswith("\n".join(table) + "\n")
+
+
+def test_the_report_draws_only_what_the_run_logged(tmp_path):
+    steps = [{"step": step, "train/loss/supervised": 1.0 / step} for step in (10, 20, 30)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in
+                                                    [*steps, {"step": 30, "dev/accuracy": 0.7}]))
+    markdown = write_report(tmp_path / "metrics.jsonl").read_text()
+    assert sorted(path.name for path in tmp_path.glob("*.png")) == ["report_dev.png", "report_loss.png"]
+    assert "(report_dev.png)" in markdown and "(report_loss.png)" in markdown and "Best step" not in markdown
 
 
 def test_training_never_reads_the_hidden_labels(tiny_config, tmp_path, monkeypatch):

@@ -55,9 +55,10 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from textssl.report import report
+    from textssl.report import report, write_report
 
     print(report(args.run_folder))
+    print(f"wrote {write_report(args.run_folder)}, with its figures beside it")
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     predicting.add_argument("--column", help="the text column of a table file (default: text)")
     predicting.add_argument("--batch-size", type=int, default=64)
     predicting.set_defaults(run=_predict)
-    reporting = commands.add_parser("report", help="a run's training dynamics as a table")
+    reporting = commands.add_parser("report", help="a run's training dynamics as a table, and report.md with plots")
     reporting.add_argument("run_folder", metavar="RUN", help="the run folder (train.output_dir) or its metrics.jsonl")
     reporting.set_defaults(run=_report)
     listing = commands.add_parser("list", help="built-in datasets, models and algorithms")
