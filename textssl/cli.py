@@ -1,5 +1,6 @@
 """`textssl train [RECIPE.yaml] [section.key=value ...]`, `textssl pretrain [RECIPE.yaml] [...]`,
-`textssl evaluate RUN`, `textssl predict RUN INPUT`, `textssl report RUN`, `textssl list`."""
+`textssl evaluate RUN`, `textssl predict RUN INPUT`, `textssl push RUN --repo-id NAME`,
+`textssl report RUN`, `textssl list`."""
 
 from __future__ import annotations
 
@@ -54,6 +55,12 @@ def _predict(args: argparse.Namespace) -> None:
     write_table(predictions_table(model, inputs, args.batch_size, progress=args.out is not None), args.out)
 
 
+def _push(args: argparse.Namespace) -> None:
+    from textssl.push import push
+
+    print(push(args.run_folder, args.repo_id, args.private, args.dry_run, Path(args.out) if args.out else None))
+
+
 def _report(args: argparse.Namespace) -> None:
     from textssl.report import report, write_report
 
@@ -99,6 +106,13 @@ def main(argv: list[str] | None = None) -> None:
     reporting = commands.add_parser("report", help="a run's training dynamics as a table, and report.md with plots")
     reporting.add_argument("run_folder", metavar="RUN", help="the run folder (train.output_dir) or its metrics.jsonl")
     reporting.set_defaults(run=_report)
+    pushing = commands.add_parser("push", help="the model, its recipe, metrics and a model card to the Hub")
+    pushing.add_argument("run_folder", metavar="RUN", help="a finished run folder (train.output_dir)")
+    pushing.add_argument("--repo-id", required=True, help="the Hub repository, e.g. your-name/rotten-tomatoes-minilm")
+    pushing.add_argument("--private", action="store_true", help="create the repository private")
+    pushing.add_argument("--dry-run", action="store_true", help="write the folder that would be uploaded; upload nothing")
+    pushing.add_argument("--out", help="with --dry-run: where to write it (default: RUN/hub_upload)")
+    pushing.set_defaults(run=_push)
     listing = commands.add_parser("list", help="built-in datasets, models and algorithms")
     listing.set_defaults(run=_list)
     args = parser.parse_args(argv)

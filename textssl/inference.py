@@ -56,7 +56,9 @@ def load_classifier(run_or_model: str | Path) -> Classifier:
         if model is None:
             raise TextsslError(f"{folder}: unknown image architecture {saved['architecture']!r}")
     elif "encoder" in saved:
-        model = CachedFeatureClassifier(saved["encoder"], saved["label_names"], saved["max_length"])
+        encoder = folder / saved["encoder"]  # `textssl push` puts the encoder beside the head
+        model = CachedFeatureClassifier(str(encoder) if encoder.is_dir() else saved["encoder"],
+                                        saved["label_names"], saved["max_length"])
     else:
         labels = saved.get("id2label") or {}
         names = [labels[str(i)] for i in range(len(labels))]

@@ -1,0 +1,93 @@
+"""`textssl push`: the folder and model card it uploads, and the failures a user meets, with
+huggingface_hub's calls intercepted (no network)."""
+
+import httpx2
+import pytest
+import yaml
+from huggingface_hub import HfApi, ModelCard
+from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
+
+from textssl.errors import TextsslError
+from textssl.inference import load_classifier, probabilities
+from textssl.push import build_upload, push
+from textssl.run import run as train
+
+REPO = "someone/tiny-sentiment"
+
+
+@pytest.fixture
+def text_run(tiny_config):
+    config = tiny_config("train.max_steps=20", "train.eval_every=10", "train.save_every=10")
+    return config.output_dir, train(config)
+
+
+def test_dry_run_writes_the_model_recipe_metrics_and_a_card_and_the_folder_loads_back(text_run, tmp_path):
+    run, metrics = text_run
+    message = push(run, REPO, dry_run=True, out=tmp_path / "upload")
+    assert message.startswith(f"dry run: wrote {tmp_path / 'upload'}") and message.endswith("nothing uploaded")
+    folder = tmp_path / "upload"
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "textssl_recipe.yaml", "metrics.json",
+                 "README.md", "report_dev.png"):
+        assert (folder / name).is_file(), name
+    assert yaml.safe_load((folder / "textssl_recipe.yaml").read_text()) == yaml.safe_load((run / "config.yaml").read_text())
+    card = ModelCard.load(folder / "README.md")
+    assert (card.data.library_name, card.data.pipeline_tag) == ("transformers", "text-classification")
+    test_result = next(result for result in card.data.eval_results
+                       if result.dataset_split == "test" and result.metric_type == "accuracy")
+    assert test_result.metric_value == round(metrics["test"]["accuracy"], 4)
+    assert f'pipeline("text-classification", model="{REPO}")' in card.text
+    texts = ["a warm and funny film", "dull, long and badly acted"]
+    assert probabilities(load_classifier(folder), texts, progress=False) == pytest.approx(
+        probabilities(load_classifier(run), texts, progress=False))
+
+
+def test_push_uploads_the_dry_run_folder_in_one_commit(text_run, tmp_path, monkeypatch):
+    run, _ = text_run
+    calls = []
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw))
+                        or f"https://huggingface.co/{repo_id}")
+
+    def upload_folder(self, repo_id, folder_path, **kw):
+        calls.append(("upload", repo_id, sorted(path.name for path in folder_path.rglob("*"))))
+
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    assert push(run, REPO, private=True) == f"pushed {REPO}: https://huggingface.co/{REPO}"
+    build_upload(run, REPO, tmp_path / "dry")
+    assert calls == [("create", REPO, {"private": True, "exist_ok": True}),
+                     ("upload", REPO, sorted(path.name for path in (tmp_path / "dry").rglob("*")))]
+
+
+def http_error(status: int) -> HfHubHTTPError:
+    request = httpx2.Request("POST", "https://huggingface.co/api/repos/create")
+    return HfHubHTTPError(f"{status}", response=httpx2.Response(status, request=request))
+
+
+@pytest.mark.parametrize("failure, message", [
+    (LocalTokenNotFoundError("no token"), "no Hugging Face token; run `hf auth login` or set HF_TOKEN"),
+    (http_error(401), "the Hub refused the token (401)"),
+    (http_error(403), f"this token may not write to '{REPO}' (403); it may belong to someone else"),
+    (httpx2.ConnectError("connection refused"), "could not reach the Hub (ConnectError); nothing was uploaded"),
+])
+@pytest.mark.parametrize("failing_call", ["create_repo", "upload_folder"])
+def test_each_failure_is_one_clear_line_and_nothing_is_reported_done(text_run, monkeypatch, failure, message,
+                                                                    failing_call):
+    run, _ = text_run
+
+    def fail(self, *args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: f"https://huggingface.co/{repo_id}")
+    monkeypatch.setattr(HfApi, "upload_folder", lambda self, **kw: None)
+    monkeypatch.setattr(HfApi, failing_call, fail)
+    with pytest.raises(TextsslError) as raised:
+        push(run, REPO)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_the_command_line_dry_run(text_run, tmp_path, capsys):
+    from textssl.cli import main
+
+    run, _ = text_run
+    main(["push", str(run), "--repo-id", REPO, "--dry-run", "--out", str(tmp_path / "upload")])
+    assert capsys.readouterr().out.startswith(f"dry run: wrote {tmp_path / 'upload'}")
+    assert (tmp_path / "upload" / "README.md").is_file()
