@@ -150,6 +150,9 @@ class TrainConfig:
     resume: bool = True
     """Continue from the run folder's last checkpoint when there is one."""
     progress_bar: bool = True
+    report_to: str = "none"
+    """none | tensorboard | wandb: also send every logged metric to that tracker through
+    accelerate (tensorboard writes under the run folder); its package must be installed."""
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "uratio", "eval_batch_size",
@@ -162,6 +165,8 @@ class TrainConfig:
             raise TextsslError(f"train.lr_schedule must be linear, cosine or constant, got {self.lr_schedule!r}")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise TextsslError(f"train.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+        if self.report_to not in ("none", "tensorboard", "wandb"):
+            raise TextsslError(f"train.report_to must be none, tensorboard or wandb, got {self.report_to!r}")
         if self.best_metric not in ("accuracy", "macro_f1"):
             raise TextsslError(f"train.best_metric must be accuracy or macro_f1, got {self.best_metric!r}")
         if self.max_grad_norm < 0:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import yaml
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import is_tensorboard_available, is_wandb_available, set_seed
 
 from textssl.algorithms import algorithm_class
 from textssl.config import Config
@@ -33,7 +33,7 @@ from textssl.models import build_model
 from textssl.recipe import load_config
 
 # Settings that may change between a run and its resumption without changing its result.
-RESUMABLE_CHANGES = ("resume", "progress_bar")
+RESUMABLE_CHANGES = ("resume", "progress_bar", "report_to")
 
 
 @dataclass
@@ -98,7 +98,7 @@ class Run:
 def build_run(config: Config) -> Run:
     """Everything a run needs, assembled from its config: data, views, backbone, algorithm, `Trainer`."""
     train = config.train
-    accelerator = make_accelerator(train.mixed_precision)
+    accelerator = make_accelerator(train.mixed_precision, train.report_to, config.output_dir)
     set_seed(train.seed)
 
     algorithm = algorithm_class(config.algorithm.name)(config.algorithm)
@@ -147,10 +147,16 @@ def train(recipe_or_config: str | Path | Config | None = None, *overrides: str, 
     return RunResult(run(config), config.output_dir)
 
 
-def make_accelerator(mixed_precision: str) -> Accelerator:
+TRACKER_AVAILABLE = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
+
+
+def make_accelerator(mixed_precision: str, report_to: str = "none", project_dir: Path | None = None) -> Accelerator:
     """accelerate's Accelerator for this machine (a GPU when there is one), or one clear error."""
+    if report_to != "none" and not TRACKER_AVAILABLE[report_to]():
+        raise TextsslError(f"train.report_to={report_to}: the package is not installed; pip install {report_to}")
     try:
-        return Accelerator(mixed_precision=mixed_precision, cpu=not _has_accelerator())
+        return Accelerator(mixed_precision=mixed_precision, cpu=not _has_accelerator(),
+                           log_with=None if report_to == "none" else report_to, project_dir=project_dir)
     except ValueError as error:
         if "already been initialized" not in str(error):
             raise

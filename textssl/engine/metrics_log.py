@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -12,8 +13,10 @@ class MetricsLog:
     after its last checkpoint, so the log of a resumed run equals an uninterrupted one.
     """
 
-    def __init__(self, path: Path, after_step: int = 0, enabled: bool = True):
-        self.path, self.enabled = Path(path), enabled
+    def __init__(self, path: Path, after_step: int = 0, enabled: bool = True,
+                 also: Callable[..., None] | None = None):
+        """`also(values, step=step)` receives every write too (accelerate's trackers)."""
+        self.path, self.enabled, self.also = Path(path), enabled, also
         if not enabled:
             return
         kept = []
@@ -28,3 +31,5 @@ class MetricsLog:
         if self.enabled:
             with self.path.open("a") as handle:
                 handle.write(json.dumps({"step": step, **values}) + "\n")
+            if self.also:
+                self.also(values, step=step)

@@ -90,8 +90,10 @@ class Trainer:
         if saved:
             state.step, state.best_step, state.best_dev = saved["step"], saved["best_step"], saved["best_dev"]
             state.resumed_from = state.step
+        if accelerator.log_with:
+            accelerator.init_trackers(self.output_dir.name)
         self.log = MetricsLog(self.output_dir / "metrics.jsonl", after_step=state.step,
-                              enabled=accelerator.is_main_process)
+                              enabled=accelerator.is_main_process, also=accelerator.log if accelerator.log_with else None)
         for callback in self.callbacks:
             callback.on_train_begin(self, state)
         self.model.train()
@@ -105,6 +107,7 @@ class Trainer:
                 callback.on_step_end(self, state)
         for callback in self.callbacks:
             callback.on_train_end(self, state)
+        accelerator.end_training()
         return state
 
     def step(self, step: int) -> dict[str, float]:
