@@ -24,6 +24,7 @@ import os
 import statistics
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -144,6 +145,40 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
     return "\n".join(lines)
 
 
+def accuracy_figure(rows: list[dict]):
+    """One panel per dataset and label count: each run's test accuracy, mean ± std over seeds
+    as a bar, every seed as a dot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    panels: dict[tuple, dict[str, list[float]]] = {}
+    for row in rows:
+        spelled = dict(item.split("=", 1) for item in row["overrides"] if item.startswith(DATA_OVERRIDES))
+        panel = (row.get("dataset") or spelled.get("data.dataset", "the recipe's dataset"),
+                 row.get("labels_per_class") or spelled.get("data.labels_per_class", "the recipe's"))
+        name = " ".join([row["recipe"], *(item.split(".", 1)[-1] for item in row["overrides"]
+                                          if not item.startswith(DATA_OVERRIDES))])
+        name = textwrap.fill(name, 70)
+        panels.setdefault(panel, {}).setdefault(name, []).append(row["test"]["accuracy"])
+    figure, axes = pyplot.subplots(len(panels), 1, squeeze=False,
+                                   figsize=(12, sum(0.35 * len(runs) + 1 for runs in panels.values())),
+                                   gridspec_kw={"height_ratios": [len(runs) + 2 for runs in panels.values()]})
+    for axis, ((dataset, per_class), runs) in zip(axes[:, 0], sorted(panels.items(), key=str)):
+        names = sorted(runs, key=lambda name: statistics.mean(runs[name]))
+        means = [statistics.mean(runs[name]) for name in names]
+        spreads = [statistics.stdev(runs[name]) if len(runs[name]) > 1 else 0.0 for name in names]
+        axis.barh(names, means, xerr=spreads, color="tab:blue", alpha=0.5, capsize=3)
+        for y, name in enumerate(names):
+            axis.plot(runs[name], [y] * len(runs[name]), "k.", markersize=4)
+        axis.set(title=f"{dataset}, {per_class} labels per class", xlabel="test accuracy",
+                 xlim=(min(min(r) for r in runs.values()) - 0.05, max(max(r) for r in runs.values()) + 0.02))
+        axis.tick_params(axis="y", labelsize=7)
+    figure.tight_layout()
+    return figure
+
+
 def grid_axis(item: str) -> list[str]:
     """``section.key=v1,v2`` → one override per value; commas inside brackets stay in a value
     (``views.augment=[randaugment:n=2,m=5],[randaugment:n=1]`` has two)."""
@@ -197,6 +232,7 @@ def main() -> None:
                 runs.append(pool.submit(run_and_record, recipe, seed, overrides))
         for run in runs:
             run.result()
+    accuracy_figure(list(done.values())).savefig(args.results.with_suffix(".png"), dpi=100)
     print(table(list(done.values())))
 
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from accuracy import load_results, table
+from accuracy import accuracy_figure, load_results, table
 from datasets import Dataset
 from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
@@ -117,6 +117,7 @@ def main() -> None:
                 done[key] = row
     report = "\n\n".join(table(list(done.values()), baseline) for baseline in ("supervised", "setfit"))
     args.results.with_suffix(".md").write_text(report + "\n")
+    accuracy_figure(list(done.values())).savefig(args.results.with_suffix(".png"), dpi=100)
     print(report)
 
 

@@ -4,6 +4,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 spec = importlib.util.spec_from_file_location("accuracy", Path(__file__).parents[1] / "benchmarks" / "accuracy.py")
 accuracy = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(accuracy)
@@ -69,3 +71,15 @@ def test_a_row_from_before_the_dataset_was_recorded_pairs_with_any_dataset():
     new = {**result("softmatch", 0, 0.62), "dataset": "rotten_tomatoes"}
     lines = {line.split(" | ")[0]: line for line in accuracy.table([old, new]).splitlines()[2:]}
     assert "| +0.020 |" in lines["| softmatch data.labels_per_class=10"]
+
+
+def test_the_figure_has_a_panel_per_label_count_and_a_bar_per_run_at_its_mean():
+    rows = [result("supervised", 0, 0.60), result("supervised", 1, 0.70),
+            result("fixmatch", 0, 0.64), result("fixmatch", 1, 0.76),
+            {**result("supervised", 0, 0.80), "overrides": ["data.labels_per_class=50"]}]
+    axes = accuracy.accuracy_figure(rows).axes
+    assert [axis.get_title() for axis in axes] == ["the recipe's dataset, 10 labels per class",
+                                                   "the recipe's dataset, 50 labels per class"]
+    bars = {label.get_text(): patch.get_width() for label, patch in zip(axes[0].get_yticklabels(), axes[0].patches)}
+    assert bars == pytest.approx({"supervised": 0.65, "fixmatch": 0.70})
+    assert [patch.get_width() for patch in axes[1].patches] == pytest.approx([0.80])
