@@ -1,6 +1,8 @@
 """`textssl push`: the folder and model card it uploads, and the failures a user meets, with
 huggingface_hub's calls intercepted (no network)."""
 
+from pathlib import Path
+
 import httpx2
 import pytest
 import yaml
@@ -13,6 +15,7 @@ from textssl.push import build_upload, push
 from textssl.run import run as train
 
 REPO = "someone/tiny-sentiment"
+ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture
@@ -91,3 +94,22 @@ def test_the_command_line_dry_run(text_run, tmp_path, capsys):
     main(["push", str(run), "--repo-id", REPO, "--dry-run", "--out", str(tmp_path / "upload")])
     assert capsys.readouterr().out.startswith(f"dry run: wrote {tmp_path / 'upload'}")
     assert (tmp_path / "upload" / "README.md").is_file()
+
+
+def test_an_image_run_pushes_and_its_folder_loads_back(tmp_path):
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from textssl.recipe import load_config
+
+    config = load_config(ROOT / "recipes/image/supervised.yaml",
+                         ["data.dataset=digits", f"train.output_dir={tmp_path / 'run'}", "train.max_steps=20",
+                          "train.eval_every=10", "train.save_every=10", "train.progress_bar=false"])
+    train(config)
+    folder = build_upload(tmp_path / "run", REPO, tmp_path / "upload")
+    card = ModelCard.load(folder / "README.md")
+    assert (card.data.library_name, card.data.pipeline_tag) == ("textssl", "image-classification")
+    assert "textssl.load(snapshot_download" in card.text
+    images = np.round(load_digits().images[:8] * (255 / 16)).astype(np.uint8)[:, None]
+    assert probabilities(load_classifier(folder), list(images), progress=False) == pytest.approx(
+        probabilities(load_classifier(tmp_path / "run"), list(images), progress=False))
