@@ -7,7 +7,6 @@ import httpx2
 import pytest
 import yaml
 from huggingface_hub import HfApi, ModelCard
-from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
 from textssl.errors import TextsslError
 from textssl.inference import load_classifier, probabilities
@@ -60,31 +59,62 @@ def test_push_uploads_the_dry_run_folder_in_one_commit(text_run, tmp_path, monke
                      ("upload", REPO, sorted(path.name for path in (tmp_path / "dry").rglob("*")))]
 
 
-def http_error(status: int) -> HfHubHTTPError:
-    request = httpx2.Request("POST", "https://huggingface.co/api/repos/create")
-    return HfHubHTTPError(f"{status}", response=httpx2.Response(status, request=request))
+@pytest.fixture
+def hub(monkeypatch):
+    """A stand-in for the Hub at the HTTP layer: every request huggingface_hub sends gets `answer`
+    (a status code, or an exception such as the network being down)."""
+    import huggingface_hub
+
+    requests = []
+
+    def serve(answer):
+        def handler(request):
+            requests.append((request.method, request.url.path, "authorization" in request.headers))
+            if isinstance(answer, Exception):
+                raise answer
+            return httpx2.Response(answer, json={"error": "stand-in"})
+
+        huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(handler)))
+        return requests
+
+    yield serve
+    huggingface_hub.set_client_factory(huggingface_hub.utils._http.default_client_factory)
 
 
-@pytest.mark.parametrize("failure, message", [
-    (LocalTokenNotFoundError("no token"), "no Hugging Face token; run `hf auth login` or set HF_TOKEN"),
-    (http_error(401), "the Hub refused the token (401)"),
-    (http_error(403), f"this token may not write to '{REPO}' (403); it may belong to someone else"),
-    (httpx2.ConnectError("connection refused"), "could not reach the Hub (ConnectError); nothing was uploaded"),
+@pytest.mark.parametrize("token, answer, message", [
+    (None, 401, "no Hugging Face token; run `hf auth login` or set HF_TOKEN"),
+    ("hf_stale", 401, "the Hub refused the token (401)"),
+    ("hf_valid", 403, f"this token may not write to '{REPO}' (403); it may belong to someone else"),
+    ("hf_valid", httpx2.ConnectError("connection refused"), "could not reach the Hub (ConnectError); nothing was uploaded"),
 ])
-@pytest.mark.parametrize("failing_call", ["create_repo", "upload_folder"])
-def test_each_failure_is_one_clear_line_and_nothing_is_reported_done(text_run, monkeypatch, failure, message,
-                                                                    failing_call):
+def test_each_failure_is_one_clear_line_and_nothing_is_reported_done(text_run, hub, monkeypatch, capsys, token,
+                                                                    answer, message):
     run, _ = text_run
-
-    def fail(self, *args, **kwargs):
-        raise failure
-
-    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: f"https://huggingface.co/{repo_id}")
-    monkeypatch.setattr(HfApi, "upload_folder", lambda self, **kw: None)
-    monkeypatch.setattr(HfApi, failing_call, fail)
+    monkeypatch.setenv("HF_HOME", str(run.parent / "hf_home"))  # no token saved by `hf auth login`
+    if token:
+        monkeypatch.setenv("HF_TOKEN", token)
+    else:
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+    requests = hub(answer)
     with pytest.raises(TextsslError) as raised:
         push(run, REPO)
     assert message in str(raised.value) and "\n" not in str(raised.value)
+    assert ("POST", "/api/repos/create", token is not None) in requests
+    assert not any(path.startswith(f"/api/models/{REPO}/commit") for _, path, _ in requests)
+    if token:
+        assert token not in str(raised.value) + "".join(capsys.readouterr())
+
+
+def test_a_failed_upload_after_the_repo_exists_is_not_reported_done(text_run, monkeypatch):
+    run, _ = text_run
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: f"https://huggingface.co/{repo_id}")
+
+    def upload_folder(self, **kw):
+        raise httpx2.ConnectError("connection reset")
+
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    with pytest.raises(TextsslError, match="could not reach the Hub"):
+        push(run, REPO)
 
 
 def test_the_command_line_dry_run(text_run, tmp_path, capsys):

@@ -6,7 +6,8 @@ The folder uploaded, which `--dry-run` writes and uploads nothing: the model fol
 of `textssl report`, and `README.md`, a model card made with `huggingface_hub.ModelCard`. A
 head over cached features carries its frozen encoder in `encoder/`. The upload is one
 commit, so the Hub never holds half of it. The token is wherever huggingface_hub looks for
-it (`HF_TOKEN`, `hf auth login`); textssl never reads, prints or writes it.
+it (`HF_TOKEN`, `hf auth login`); textssl only asks whether there is one, and never prints,
+logs or writes it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token
 from huggingface_hub.errors import HfHubHTTPError, HTTPError, LocalTokenNotFoundError
 
 from textssl.errors import TextsslError
 from textssl.inference import model_folder, run_config
 from textssl.report import write_report
 
+NO_TOKEN = "push: no Hugging Face token; run `hf auth login` or set HF_TOKEN"
 # built-in names -> their Hub ids, for the card's metadata
 HUB_MODELS = {"minilm-l6": "sentence-transformers/all-MiniLM-L6-v2"}
 HUB_DATASETS = {"rotten_tomatoes": "cornell-movie-review-data/rotten_tomatoes", "fashion_mnist": "zalando-datasets/fashion_mnist"}
@@ -130,9 +132,11 @@ def push(run: str | Path, repo_id: str, private: bool = False, dry_run: bool = F
             url = api.create_repo(repo_id, private=private, exist_ok=True)
             api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message="Upload a textssl model")
         except LocalTokenNotFoundError:
-            raise TextsslError("push: no Hugging Face token; run `hf auth login` or set HF_TOKEN") from None
+            raise TextsslError(NO_TOKEN) from None
         except HfHubHTTPError as error:
             status = error.response.status_code if error.response is not None else None
+            if status == 401 and get_token() is None:
+                raise TextsslError(NO_TOKEN) from None
             if status == 401:
                 raise TextsslError("push: the Hub refused the token (401); run `hf auth login` again") from None
             if status in (403, 409):
