@@ -28,7 +28,8 @@ from textssl.report import write_report
 NO_TOKEN = "push: no Hugging Face token; run `hf auth login` or set HF_TOKEN"
 # built-in names -> their Hub ids, for the card's metadata
 HUB_MODELS = {"minilm-l6": "sentence-transformers/all-MiniLM-L6-v2"}
-HUB_DATASETS = {"rotten_tomatoes": "cornell-movie-review-data/rotten_tomatoes", "fashion_mnist": "zalando-datasets/fashion_mnist"}
+HUB_DATASETS = {"rotten_tomatoes": "cornell-movie-review-data/rotten_tomatoes",
+                "fashion_mnist": "zalando-datasets/fashion_mnist"}
 
 
 def base_model(name: str) -> str | None:
@@ -45,7 +46,8 @@ def model_card(repo_id: str, config: dict, metrics: dict, kind: str, labels: lis
     dataset_id = HUB_DATASETS.get(data["dataset"])
     task = "text-classification" if kind != "image" else "image-classification"
     results = [EvalResult(task_type=task, dataset_type=dataset_id or data["dataset"], dataset_name=data["dataset"],
-                          dataset_split=split, metric_type=metric, metric_name=title, metric_value=round(metrics[split][name], 4))
+                          dataset_split=split, metric_type=metric, metric_name=title,
+                          metric_value=round(metrics[split][name], 4))
                for split in ("dev", "test") if split in metrics
                for metric, title, name in (("accuracy", "accuracy", "accuracy"), ("f1", "macro-F1", "macro_f1"))]
     card_data = ModelCardData(
@@ -64,6 +66,9 @@ def model_card(repo_id: str, config: dict, metrics: dict, kind: str, labels: lis
         usage = (f'from huggingface_hub import snapshot_download\nimport textssl\n\n'
                  f'model = textssl.load(snapshot_download("{repo_id}"))\n'
                  f'textssl.inference.probabilities(model, inputs)')
+    frozen = " (frozen; a linear head over its cached embeddings)" if kind == "cached" else ""
+    steps = (f"{train['max_steps']} of {train['batch_size']} labelled examples (and {train['uratio']} unlabelled "
+             f"per labelled one); the best step on dev: {metrics.get('best_step', '-')}")
     body = f"""
 # {repo_id}
 
@@ -72,8 +77,8 @@ with textssl's semi-supervised `{algorithm}` method on `{data['dataset']}` from 
 
 ## Training
 
-- Method: `{algorithm}`; model: `{config['model']['name']}`{' (frozen; a linear head over its cached embeddings)' if kind == 'cached' else ''}
-- Steps: {train['max_steps']} of {train['batch_size']} labelled examples (and {train['uratio']} unlabelled per labelled one); the best step on dev: {metrics.get('best_step', '-')}
+- Method: `{algorithm}`; model: `{config['model']['name']}`{frozen}
+- Steps: {steps}
 - The run's resolved recipe, every setting included, is `textssl_recipe.yaml` in this repository.
 
 ## Results
