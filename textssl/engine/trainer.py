@@ -107,7 +107,8 @@ class Trainer:
                 callback.on_step_end(self, state)
         for callback in self.callbacks:
             callback.on_train_end(self, state)
-        accelerator.end_training()
+        for tracker in accelerator.trackers:  # not end_training(): that also ends the process group
+            tracker.finish()
         return state
 
     def step(self, step: int) -> dict[str, float]:
