@@ -46,22 +46,35 @@ def run_config(run_or_model: str | Path) -> dict | None:
     return None
 
 
+def saved_kind(saved: dict) -> str:
+    """What a saved model folder's config.json describes: image | cached (a head over cached
+    encoder features) | transformers."""
+    return "image" if "architecture" in saved else "cached" if "encoder" in saved else "transformers"
+
+
+def saved_label_names(saved: dict) -> list[str]:
+    """The class names of a saved model folder's config.json, in class order."""
+    if "label_names" in saved:
+        return saved["label_names"]
+    labels = saved.get("id2label") or {}
+    return [labels[str(i)] for i in range(len(labels))]
+
+
 def load_classifier(run_or_model: str | Path) -> Classifier:
     """The trained model as a textssl `Classifier`, in eval mode."""
     folder, config = model_folder(run_or_model), run_config(run_or_model)
     saved = json.loads((folder / "config.json").read_text())
     max_length = config["data"]["max_length"] if config else saved.get("max_length", DEFAULT_MAX_LENGTH)
-    if "architecture" in saved:
-        model = build_image_model(saved["architecture"], saved["label_names"])
+    kind, names = saved_kind(saved), saved_label_names(saved)
+    if kind == "image":
+        model = build_image_model(saved["architecture"], names)
         if model is None:
             raise TextsslError(f"{folder}: unknown image architecture {saved['architecture']!r}")
-    elif "encoder" in saved:
+    elif kind == "cached":
         encoder = folder / saved["encoder"]  # `textssl push` puts the encoder beside the head
         model = CachedFeatureClassifier(str(encoder) if encoder.is_dir() else saved["encoder"],
-                                        saved["label_names"], saved["max_length"])
+                                        names, saved["max_length"])
     else:
-        labels = saved.get("id2label") or {}
-        names = [labels[str(i)] for i in range(len(labels))]
         model = HFClassifier(str(folder), names, max_length)
     if not isinstance(model, HFClassifier):
         model.load_weights(folder)

@@ -22,7 +22,7 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_tok
 from huggingface_hub.errors import HfHubHTTPError, HTTPError, LocalTokenNotFoundError
 
 from textssl.errors import TextsslError
-from textssl.inference import model_folder, run_config
+from textssl.inference import model_folder, run_config, saved_kind, saved_label_names
 from textssl.report import write_report
 
 NO_TOKEN = "push: no Hugging Face token; run `hf auth login` or set HF_TOKEN"
@@ -107,7 +107,7 @@ def build_upload(run: str | Path, repo_id: str, out: Path) -> Path:
         shutil.rmtree(out)
     shutil.copytree(folder, out)
     saved = json.loads((out / "config.json").read_text())
-    kind = "image" if "architecture" in saved else "cached" if "encoder" in saved else "transformers"
+    kind = saved_kind(saved)
     if kind == "cached":
         shutil.copytree(Path(saved["encoder"]), out / "encoder")
         (out / "config.json").write_text(json.dumps({**saved, "encoder": "encoder"}, indent=2))
@@ -119,8 +119,8 @@ def build_upload(run: str | Path, repo_id: str, out: Path) -> Path:
         if (folder.parent / "report_dev.png").is_file():
             figure = "report_dev.png"
             shutil.copy(folder.parent / figure, out / figure)
-    labels = saved.get("label_names") or [saved["id2label"][str(i)] for i in range(len(saved["id2label"]))]
-    model_card(repo_id, config, json.loads(metrics_file.read_text()), kind, labels, figure).save(out / "README.md")
+    model_card(repo_id, config, json.loads(metrics_file.read_text()), kind, saved_label_names(saved),
+               figure).save(out / "README.md")
     return out
 
 
