@@ -85,15 +85,6 @@ def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, 
 DATA_OVERRIDES = ("data.dataset=", "data.labels_per_class=")
 
 
-def recorded_data(row: dict) -> tuple:
-    """(dataset, labels per class) of a row: recorded, else as its key spells them; None where
-    a row from before they were recorded leaves them unknown."""
-    spelled = dict(item.split("=", 1) for item in row["overrides"] if item.startswith(DATA_OVERRIDES))
-    per_class = spelled.get("data.labels_per_class")
-    return (row.get("dataset") or spelled.get("data.dataset"),
-            row.get("labels_per_class") or (int(per_class) if per_class else None))
-
-
 def table(rows: list[dict], baseline: str = "supervised") -> str:
     """Mean ± std over seeds per run, and the accuracy gain over `baseline` paired by seed
     (the labelled examples a seed draws move every method alike, so the paired gain is the
@@ -107,7 +98,8 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
         return f"{mean} ± {statistics.stdev(values):.3f}" if len(values) > 1 else mean
 
     def data_of(key: tuple) -> tuple:
-        return recorded_data(next(iter(groups[key].values())))
+        row = next(iter(groups[key].values()))
+        return row.get("dataset"), row.get("labels_per_class")
 
     def same_data(one: tuple, other: tuple) -> bool:
         # rows from before `dataset` and `labels_per_class` were recorded match any
@@ -163,8 +155,9 @@ def accuracy_figure(rows: list[dict]):
 
     panels: dict[tuple, dict[str, list[float]]] = {}
     for row in rows:
-        dataset, per_class = recorded_data(row)
-        panel = (dataset or "the recipe's dataset", per_class or "the recipe's")
+        spelled = dict(item.split("=", 1) for item in row["overrides"] if item.startswith(DATA_OVERRIDES))
+        panel = (row.get("dataset") or spelled.get("data.dataset", "the recipe's dataset"),
+                 row.get("labels_per_class") or spelled.get("data.labels_per_class", "the recipe's"))
         name = " ".join([row["recipe"], *(item.split(".", 1)[-1] for item in row["overrides"]
                                           if not item.startswith(DATA_OVERRIDES))])
         name = textwrap.fill(name, 70)
