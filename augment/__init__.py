@@ -24,7 +24,7 @@ from augment.errors import AugmentError
 from augment.text import (ApertiumTranslator, BackTranslation, NlpaugAdapter, RandomDelete, RandomInsert,
                           RandomSwap, Seq2SeqTranslator, Synonym, TfIdfReplace, TfIdfStats, UniformReplace)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["ApertiumTranslator", "AugmentError", "Augmenter", "BackTranslation", "Cutout", "NlpaugAdapter",
            "OneOf", "RandAugment", "RandomDelete", "RandomInsert", "RandomSwap", "Seq2SeqTranslator",
            "Sequential", "Sometimes", "Synonym", "TfIdfReplace", "TfIdfStats", "UniformReplace", "WeakImage"]

@@ -102,30 +102,75 @@ def test_several_strong_copies_take_turns_by_epoch():
             assert strong == [*weak, copy]
 
 
-def test_computed_views_are_cached_by_key_and_rebuilt_when_the_key_differs(monkeypatch):
+def _texts(count: int) -> Dataset:
+    return Dataset.from_dict({"text": [f"the plot of film number {i} was slow and long" for i in range(count)]})
+
+
+def _counting_chunks(monkeypatch, fail_after: int | None = None) -> list[int]:
+    """Count the chunks computed in this process; raise (as a kill would stop it) after `fail_after`."""
     import textssl.data.views as views_module
+
+    written, original = [], views_module._write_chunk
+
+    def write_chunk(job):
+        if fail_after is not None and len(written) == fail_after:
+            raise KeyboardInterrupt
+        written.append(job[1])
+        return original(job)
+
+    monkeypatch.setattr(views_module, "_write_chunk", write_chunk)
+    return written
+
+
+def test_computed_views_are_cached_by_key_and_rebuilt_when_the_key_differs(monkeypatch, caplog):
     from textssl.config import ViewsConfig
+    from textssl.data.views import augmented_views, cache_dir
 
-    texts = Dataset.from_dict({"text": [f"the plot of film number {i} was slow and long" for i in range(30)],
-                               "label": [i % 2 for i in range(30)]})
-    config = ViewsConfig(augment=["swap:p=0.5"], copies=2, seed=3)
-    computed = []
-    original = views_module._compute
-    monkeypatch.setattr(views_module, "_compute", lambda *args: computed.append(1) or original(*args))
-
-    first = views_module.augmented_views(texts, config)["strong"]
+    texts, config = _texts(30), ViewsConfig(augment=["swap:p=0.5"], copies=2, seed=3, workers=1)
+    computed = _counting_chunks(monkeypatch)
+    first = augmented_views(texts, config)["strong"]
     assert len(first) == 30 and all(len(copies) == 2 for copies in first)
     assert any(copy != text for copies, text in zip(first, texts["text"]) for copy in copies)
-    assert views_module.augmented_views(texts, config)["strong"] == first and len(computed) == 1
+    assert augmented_views(texts, config)["strong"] == first and len(computed) == 1
 
-    folders = list((views_module.cache_dir() / "views").iterdir())
-    key_file = next(folder / "key.json" for folder in folders if (folder / "key.json").is_file())
-    key = json.loads(key_file.read_text())
-    key_file.write_text(json.dumps({**key, "copies": 1}))  # a stored copy that no longer matches its key
-    assert views_module.augmented_views(texts, config)["strong"] == first and len(computed) == 2
+    [folder] = (cache_dir() / "views").iterdir()
+    key = json.loads((folder / "key.json").read_text())
+    (folder / "key.json").write_text(json.dumps({**key, "versions": {"augment": "0.0.1", "cache_format": 1}}))
+    assert augmented_views(texts, config)["strong"] == first and len(computed) == 2
+    assert "written by another version" in caplog.text and "rebuilding" in caplog.text
 
-    other_seed = views_module.augmented_views(texts, ViewsConfig(augment=["swap:p=0.5"], copies=2, seed=4))
+    other_seed = augmented_views(texts, ViewsConfig(augment=["swap:p=0.5"], copies=2, seed=4, workers=1))
     assert other_seed["strong"] != first and len(computed) == 3
+
+
+def test_a_killed_view_build_resumes_from_its_finished_chunks(monkeypatch, tmp_path):
+    from textssl.config import ViewsConfig
+    from textssl.data.views import augmented_views
+
+    texts, config = _texts(50), ViewsConfig(augment=["tfidf:p=0.7"], copies=2, workers=1)
+    with monkeypatch.context() as patch:
+        _counting_chunks(patch, fail_after=3)
+        with pytest.raises(KeyboardInterrupt):
+            augmented_views(texts, config, chunk_rows=8)
+    resumed = _counting_chunks(monkeypatch)
+    views = augmented_views(texts, config, chunk_rows=8)["strong"]
+    assert resumed == [24, 32, 40, 48]  # chunks 0, 8 and 16 were kept
+
+    monkeypatch.setenv("TEXTSSL_CACHE", str(tmp_path / "uninterrupted"))
+    assert augmented_views(texts, config, chunk_rows=8)["strong"] == views
+
+
+def test_several_workers_compute_the_views_one_process_computes(monkeypatch, tmp_path):
+    from textssl.config import ViewsConfig
+    from textssl.data.views import augmented_views
+
+    texts = _texts(200)
+    monkeypatch.setenv("TEXTSSL_CACHE", str(tmp_path / "one"))
+    one = augmented_views(texts, ViewsConfig(augment=["tfidf:p=0.7"], copies=2, workers=1), chunk_rows=30)
+    monkeypatch.setenv("TEXTSSL_CACHE", str(tmp_path / "three"))
+    three = augmented_views(texts, ViewsConfig(augment=["tfidf:p=0.7"], copies=2, workers=3), chunk_rows=30)
+    assert three["strong"] == one["strong"]
+    assert len(list((tmp_path / "three").glob("views/*/chunk-*.arrow"))) == 7
 
 
 @pytest.mark.parametrize("algorithm", [["algorithm.name=mean_teacher"], [*UDA, "algorithm.ema_decay=0.9"],

@@ -74,6 +74,9 @@ class ViewsConfig:
     """Text: strong views computed and cached per text with `augment`."""
     seed: int = 0
     """Seed of the augmentation; kept apart from train.seed so runs over seeds share one cache."""
+    workers: int = 0
+    """Text: processes that compute the strong views (0: one per CPU core); the views are the
+    same for any number."""
 
     def __post_init__(self) -> None:
         if self.column is not None and not self.column.strip():
@@ -82,6 +85,8 @@ class ViewsConfig:
             raise TextsslError("views: set either `column` or `augment`, not both")
         if self.copies < 1:
             raise TextsslError(f"views.copies must be at least 1, got {self.copies}")
+        if self.workers < 0:
+            raise TextsslError(f"views.workers must be 0 (one per CPU core) or more, got {self.workers}")
 
 
 @dataclass

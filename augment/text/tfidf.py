@@ -24,8 +24,9 @@ uniform. Words that are not replaced keep their original spelling and spacing.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,24 +60,26 @@ class TfIdfStats:
         return self.tf_sum * self.idf
 
     @classmethod
-    def fit(cls, corpus: Iterable[str]) -> TfIdfStats:
-        """Count over ``corpus``: one pass of tokenisation, the rest in numpy."""
+    def fit(cls, corpus: Iterable[str], chunk_size: int = 10_000) -> TfIdfStats:
+        """Count over ``corpus`` in chunks of ``chunk_size`` texts: one pass of tokenisation, the
+        counting in numpy, so memory grows with the vocabulary, not with the corpus."""
         index: dict[str, int] = {}
-        ids: list[int] = []
-        lengths: list[int] = []
-        for text in corpus:
-            tokens = word_list(text)
-            ids.extend(index.setdefault(t, len(index)) for t in tokens)
-            lengths.append(len(tokens))
-        n_docs = len(lengths)
-        if n_docs == 0 or not ids:
+        doc_freq = np.zeros(0, dtype=np.int64)
+        tf_sum = np.zeros(0, dtype=np.float64)
+        n_docs = 0
+        for texts in _chunked(corpus, chunk_size):
+            tokens = [word_list(text) for text in texts]
+            ids = np.fromiter((index.setdefault(t, len(index)) for words in tokens for t in words), dtype=np.int64)
+            lengths = np.fromiter((len(words) for words in tokens), dtype=np.int64, count=len(tokens))
+            doc = np.repeat(np.arange(len(tokens)), lengths)
+            vocab = len(index)
+            doc_freq = np.pad(doc_freq, (0, vocab - len(doc_freq)))
+            tf_sum = np.pad(tf_sum, (0, vocab - len(tf_sum)))
+            doc_freq += np.bincount(np.unique(doc * vocab + ids) % vocab, minlength=vocab)
+            tf_sum += np.bincount(ids, weights=1.0 / lengths[doc], minlength=vocab)
+            n_docs += len(tokens)
+        if n_docs == 0 or not index:
             raise AugmentError("tfidf: cannot fit on an empty corpus (no words)")
-        ids_a = np.asarray(ids, dtype=np.int64)
-        lengths_a = np.asarray(lengths, dtype=np.int64)
-        doc = np.repeat(np.arange(n_docs), lengths_a)
-        vocab = len(index)
-        doc_freq = np.bincount(np.unique(doc * vocab + ids_a) % vocab, minlength=vocab)
-        tf_sum = np.bincount(ids_a, weights=1.0 / lengths_a[doc], minlength=vocab)
         names = np.array(list(index), dtype=object)
         tf_idf = tf_sum * np.log(n_docs / doc_freq)
         order = np.lexsort((names, -tf_idf))
@@ -104,6 +107,12 @@ class TfIdfStats:
         digest.update("\n".join(self.words).encode())
         digest.update(self.doc_freq.tobytes() + self.tf_sum.tobytes() + str(self.n_docs).encode())
         return digest.hexdigest()[:16]
+
+
+def _chunked(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(texts)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 class TfIdfReplace(Augmenter):
