@@ -141,7 +141,8 @@ def pretrain(config: PretrainRunConfig) -> Path:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         recipe_file.write_text(config.to_yaml())
-    saved = load_checkpoint(accelerator, output_dir / "checkpoint") if settings.resume else None
+    saved = (load_checkpoint(accelerator, output_dir / "checkpoint", "pretrain.resume=false") if settings.resume
+             else None)
     step = saved["step"] if saved else 0
     log = MetricsLog(output_dir / "metrics.jsonl", after_step=step, enabled=accelerator.is_main_process)
     model.train()
