@@ -6,11 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer,
                           PreTrainedModel)
 
+from textssl.data import sample_labelled
 from textssl.errors import TextsslError
 from textssl.inference import load_classifier
 from textssl.models import build_model
@@ -102,6 +104,12 @@ def test_bad_data_is_one_line_naming_it_and_writes_nothing(capsys, tmp_path, tin
                                                  f"train.output_dir={tmp_path / 'run'}", *overrides))
     assert line.endswith(DATA_ERRORS[bad_file])
     assert snapshot(tmp_path) == before
+
+
+def test_a_class_too_rare_for_a_stratified_num_labels_draw():
+    with pytest.raises(TextsslError, match=r"^data\.num_labels=3: class 'b' has 1 example\(s\) in the training pool, "
+                                           r"and a stratified draw needs 2; use data\.labels_per_class$"):
+        sample_labelled(np.array([0] * 20 + [1]), ["a", "b"], total=3)
 
 
 def test_a_100000_character_text_is_truncated_to_max_length_and_trains(tmp_path, tiny_config):
