@@ -60,7 +60,7 @@ def _load_files(config: DataConfig) -> DatasetDict:
         if path.stat().st_size == 0:
             raise TextsslError(f"{path}: the file is empty")
         if file_format in TEXT_FORMATS:
-            check_utf8(path)
+            _check_utf8(path)
         try:
             dataset = load_dataset(file_format, data_files=str(path), split="train")
         except Exception as error:  # datasets raises many types for malformed files
@@ -71,7 +71,7 @@ def _load_files(config: DataConfig) -> DatasetDict:
     return DatasetDict(splits)
 
 
-def check_utf8(path: Path) -> None:
+def _check_utf8(path: Path) -> None:
     """A text file must be UTF-8: `datasets` reads other bytes into its string columns (JSON)
     or fails without saying where (CSV). Read in chunks that end at a line's end."""
     lines_before = 0
