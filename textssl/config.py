@@ -93,6 +93,10 @@ class ViewsConfig:
 class ModelConfig:
     name: str = "minilm-l6"
     """Built-in name (`textssl list`), a Hugging Face Hub id, or a local model folder."""
+    trust_remote_code: bool = False
+    """Let transformers run the Python code that a Hub model or model folder ships with
+    (`auto_map` in its config.json). Only for a model whose code you trust; without it, a model
+    that needs its own code is one error."""
     mix_layer: int = 0
     """Where methods that mix examples (ICT, MixMatch) mix them: 0 the embedded input; for text
     models k > 0 mixes the hidden states after transformer layer k (TMix / MixText)."""

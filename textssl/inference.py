@@ -66,6 +66,7 @@ def load_classifier(run_or_model: str | Path) -> Classifier:
     saved = json.loads((folder / "config.json").read_text())
     max_length = config["data"]["max_length"] if config else saved.get("max_length", DEFAULT_MAX_LENGTH)
     kind, names = saved_kind(saved), saved_label_names(saved)
+    trust_remote_code = bool(config and config["model"].get("trust_remote_code"))  # as the run's recipe asked
     if kind == "image":
         model = build_image_model(saved["architecture"], names)
         if model is None:
@@ -73,9 +74,9 @@ def load_classifier(run_or_model: str | Path) -> Classifier:
     elif kind == "cached":
         encoder = folder / saved["encoder"]  # `textssl push` puts the encoder beside the head
         model = CachedFeatureClassifier(str(encoder) if encoder.is_dir() else saved["encoder"],
-                                        names, saved["max_length"])
+                                        names, saved["max_length"], trust_remote_code=trust_remote_code)
     else:
-        model = HFClassifier(str(folder), names, max_length)
+        model = HFClassifier(str(folder), names, max_length, trust_remote_code=trust_remote_code)
     if not isinstance(model, HFClassifier):
         model.load_weights(folder)
     return model.eval()

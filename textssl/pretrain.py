@@ -121,7 +121,7 @@ def pretrain(config: PretrainRunConfig) -> Path:
     with accelerator.main_process_first():
         rows_of_steps = pretraining_rows(config)
     tokenizer, model = load_pretrained(config.model.name, AutoModelForMaskedLM if settings.objective == "mlm"
-                                       else AutoModel)
+                                       else AutoModel, trust_remote_code=config.model.trust_remote_code)
     loss_of = objective(config, model, tokenizer, accelerator.device)
 
     schedule = TrainConfig(max_steps=settings.max_steps, learning_rate=settings.learning_rate,
@@ -141,7 +141,8 @@ def pretrain(config: PretrainRunConfig) -> Path:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         recipe_file.write_text(config.to_yaml())
-    saved = load_checkpoint(accelerator, output_dir / "checkpoint") if settings.resume else None
+    saved = (load_checkpoint(accelerator, output_dir / "checkpoint", "pretrain.resume=false") if settings.resume
+             else None)
     step = saved["step"] if saved else 0
     log = MetricsLog(output_dir / "metrics.jsonl", after_step=step, enabled=accelerator.is_main_process)
     model.train()
@@ -168,7 +169,7 @@ def pretrain(config: PretrainRunConfig) -> Path:
                 save_checkpoint(accelerator, output_dir / "checkpoint", step, {})
 
     if accelerator.is_main_process:
-        encoder = _encoder_of(accelerator.unwrap_model(model), config.model.name)
+        encoder = _encoder_of(accelerator.unwrap_model(model), config.model.name, config.model.trust_remote_code)
         about = {"base_model": config.model.name, "objective": settings.objective, "pairs": settings.pairs,
                  "steps": settings.max_steps, "dataset": config.data.dataset}
 
@@ -182,12 +183,12 @@ def pretrain(config: PretrainRunConfig) -> Path:
     return output_dir / "model"
 
 
-def _encoder_of(model: torch.nn.Module, base_name: str) -> torch.nn.Module:
+def _encoder_of(model: torch.nn.Module, base_name: str, trust_remote_code: bool) -> torch.nn.Module:
     """The bare encoder, with a pooler: an MLM model's encoder gets the original checkpoint's
     pooler back, since a classifier would otherwise start from a random one."""
     if not hasattr(model, "base_model") or model.base_model is model:
         return model
-    _, encoder = load_pretrained(base_name, AutoModel)
+    _, encoder = load_pretrained(base_name, AutoModel, trust_remote_code=trust_remote_code)
     missing, unexpected = encoder.load_state_dict(model.base_model.state_dict(), strict=False)
     if unexpected or any("pooler" not in name for name in missing):
         raise TextsslError(f"cannot carry the pretrained weights into {base_name!r}'s encoder: "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -53,7 +53,7 @@ def _read_recipe(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Dic
     """The recipe and the recipes it extends, base first, each with its file name."""
     path = path.resolve()
     if path in seen:
-        raise TextsslError(f"{path.name}: `extends` forms a cycle through {' -> '.join(p.name for p in seen)}")
+        raise TextsslError(f"{path.name}: `extends` forms a cycle: {' -> '.join(p.name for p in (*seen, path))}")
     if not path.is_file():
         raise TextsslError(f"recipe not found: {path}")
     try:
@@ -100,6 +100,10 @@ def _layers(recipe: str | Path | None, overrides: list[str] | tuple[str, ...],
 def _resolve(defaults: T, layers: list[tuple[str, DictConfig]]) -> T:
     schema = OmegaConf.structured(defaults)
     for source, layer in layers:  # check layer by layer so that an error names its file
+        interpolated = _interpolated_key(OmegaConf.to_container(layer, resolve=False))
+        if interpolated:
+            raise TextsslError(f"{source}: `{interpolated}` holds a ${{...}} interpolation; recipes take plain values "
+                               f"(${{oc.env:...}} would copy an environment variable, such as a token, into config.yaml)")
         try:
             OmegaConf.merge(schema, layer)
         except OmegaConfBaseException as error:
@@ -107,3 +111,12 @@ def _resolve(defaults: T, layers: list[tuple[str, DictConfig]]) -> T:
             reason = str(error).splitlines()[0]
             raise TextsslError(f"{source}: bad key or value at `{key}`: {reason}") from None
     return OmegaConf.to_object(OmegaConf.merge(schema, *(layer for _, layer in layers)))
+
+
+def _interpolated_key(node: Any, key: str = "") -> str | None:
+    """The first key whose value holds a `${...}` interpolation, which OmegaConf would resolve."""
+    if isinstance(node, str):
+        return key if "${" in node else None
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    return next((found for name, value in items
+                 if (found := _interpolated_key(value, f"{key}.{name}" if key else str(name)))), None)

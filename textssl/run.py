@@ -109,7 +109,7 @@ def build_run(config: Config) -> Run:
     label_names = splits["train"].features["label"].names
     input_column = next(c for c in splits["train"].column_names if c not in ("label", STRONG_SOURCE))
     model = build_model(config.model.name, label_names, input_column, config.data.max_length, config.model.mix_layer,
-                        config.model.cached_features, config.model.standardise_features)
+                        config.model.cached_features, config.model.standardise_features, config.model.trust_remote_code)
     with accelerator.main_process_first():
         data = prepare_data(splits, model.preprocess, labels_per_class=config.data.labels_per_class,
                             num_labels=config.data.num_labels, seed=train.seed,

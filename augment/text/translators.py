@@ -148,8 +148,8 @@ class Seq2SeqTranslator:
             if isinstance(spec, str):
                 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
                 try:
-                    tokenizer = AutoTokenizer.from_pretrained(spec)
-                    model = AutoModelForSeq2SeqLM.from_pretrained(spec)
+                    tokenizer = AutoTokenizer.from_pretrained(spec, trust_remote_code=False)
+                    model = AutoModelForSeq2SeqLM.from_pretrained(spec, trust_remote_code=False)
                 except (OSError, ValueError) as error:
                     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                     raise AugmentError(f"backtranslation: cannot load model {spec!r} ({first}); "

@@ -18,8 +18,10 @@ from textssl.data.builtin import BUILTIN_DATASETS, SPLIT_SEED, load_builtin
 from textssl.errors import TextsslError
 
 FILE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+TEXT_FORMATS = ("csv", "json")
 DEV_SPLIT_NAMES = ("dev", "validation", "valid", "val")
 CHECK_BATCH = 10_000
+READ_CHUNK = 1 << 20
 
 
 def load_splits(config: DataConfig, view_column: str | None = None) -> DatasetDict:
@@ -57,6 +59,8 @@ def _load_files(config: DataConfig) -> DatasetDict:
             raise TextsslError(f"data file not found: {path}")
         if path.stat().st_size == 0:
             raise TextsslError(f"{path}: the file is empty")
+        if file_format in TEXT_FORMATS:
+            _check_utf8(path)
         try:
             dataset = load_dataset(file_format, data_files=str(path), split="train")
         except Exception as error:  # datasets raises many types for malformed files
@@ -65,6 +69,21 @@ def _load_files(config: DataConfig) -> DatasetDict:
             raise TextsslError(f"{path}: the file has no rows")
         splits[split] = dataset
     return DatasetDict(splits)
+
+
+def _check_utf8(path: Path) -> None:
+    """A text file must be UTF-8: `datasets` reads other bytes into its string columns (JSON)
+    or fails without saying where (CSV). Read in chunks that end at a line's end."""
+    lines_before = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(READ_CHUNK) + handle.readline():
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError as error:
+                line = lines_before + chunk.count(b"\n", 0, error.start) + 1
+                raise TextsslError(f"{path}: not UTF-8 text (byte 0x{chunk[error.start]:02x} at line {line}); "
+                                   f"save it as UTF-8") from None
+            lines_before += chunk.count(b"\n")
 
 
 def _load_hub(config: DataConfig) -> DatasetDict:
@@ -109,7 +128,8 @@ def _check_texts(dataset: Dataset, source: str) -> None:
         rows = dataset[start:start + CHECK_BATCH]
         for offset, (text, label) in enumerate(zip(rows["text"], rows["label"])):
             if label is None or (isinstance(label, str) and not label.strip()):
-                raise TextsslError(f"{source}: row {start + offset + 1} has no label")
+                raise TextsslError(f"{source}: row {start + offset + 1} has no label "
+                                   f"(rows are counted from 1, without the header)")
             if not isinstance(text, str) or not text.strip():
                 raise TextsslError(f"{source}: row {start + offset + 1} has an empty text "
                                    f"(rows are counted from 1, without the header)")

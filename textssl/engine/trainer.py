@@ -86,7 +86,7 @@ class Trainer:
         """Train to `args.max_steps`, from the last checkpoint in the output folder when `resume`."""
         args, accelerator = self.args, self.accelerator
         state = TrainerState()
-        saved = load_checkpoint(accelerator, self.output_dir / "checkpoint") if resume else None
+        saved = load_checkpoint(accelerator, self.output_dir / "checkpoint", "train.resume=false") if resume else None
         if saved:
             state.step, state.best_step, state.best_dev = saved["step"], saved["best_step"], saved["best_dev"]
             state.resumed_from = state.step

@@ -45,8 +45,8 @@ class SentenceEncoder:
     each written whole or not at all, so a killed run keeps what it had encoded.
     """
 
-    def __init__(self, name: str, max_length: int, batch_size: int = 256):
-        self.tokenizer, self.model = load_pretrained(name, AutoModel)
+    def __init__(self, name: str, max_length: int, batch_size: int = 256, trust_remote_code: bool = False):
+        self.tokenizer, self.model = load_pretrained(name, AutoModel, trust_remote_code=trust_remote_code)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model.eval().requires_grad_(False).to(self.device)
         self.max_length, self.batch_size = max_length, batch_size
@@ -111,9 +111,10 @@ class CachedFeatureClassifier(Classifier):
 
     input_column = "text"
 
-    def __init__(self, name: str, label_names: list[str], max_length: int, standardise: bool = True):
+    def __init__(self, name: str, label_names: list[str], max_length: int, standardise: bool = True,
+                 trust_remote_code: bool = False):
         super().__init__()
-        self.encoder = SentenceEncoder(name, max_length)
+        self.encoder = SentenceEncoder(name, max_length, trust_remote_code=trust_remote_code)
         self.name, self.label_names, self.standardise = name, label_names, standardise
         self.head = nn.Linear(self.encoder.dim, len(label_names))
         self.register_buffer("feature_mean", torch.zeros(self.encoder.dim))

