@@ -96,6 +96,18 @@ def test_a_run_resumes_when_only_the_order_of_its_saved_config_differs(tiny_conf
     assert train(config)["test"] == first["test"]
 
 
+def test_a_run_saved_before_a_setting_existed_resumes_and_a_changed_setting_is_refused(tiny_config):
+    config = tiny_config()
+    first = train(config)
+    saved = config.output_dir / "config.yaml"
+    sections = yaml.safe_load(saved.read_text())
+    del sections["model"]["trust_remote_code"], sections["views"]["workers"]  # as an earlier release wrote it
+    saved.write_text(yaml.safe_dump(sections))
+    assert train(tiny_config("views.workers=3"))["test"] == first["test"]  # workers do not change the views
+    with pytest.raises(TextsslError, match="different config"):
+        train(tiny_config("model.trust_remote_code=true"))
+
+
 def test_bf16_runs_the_forward_in_bfloat16(tiny_config):
     run = build_run(tiny_config("train.mixed_precision=bf16", "train.max_steps=2"))
     seen = []

@@ -41,7 +41,7 @@ from textssl.engine.optim import build_optimizer, build_scheduler
 from textssl.errors import TextsslError
 from textssl.models.features import mean_pooled
 from textssl.models.hf import load_pretrained
-from textssl.run import comparable_config, make_accelerator
+from textssl.run import make_accelerator, same_run
 
 
 def info_nce(anchors: torch.Tensor, partners: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -134,8 +134,7 @@ def pretrain(config: PretrainRunConfig) -> Path:
                          accelerator.num_processes)
 
     recipe_file = output_dir / "pretrain.yaml"
-    if settings.resume and recipe_file.is_file() and (comparable_config(recipe_file.read_text(), "pretrain")
-                                                   != comparable_config(config.to_yaml(), "pretrain")):
+    if settings.resume and recipe_file.is_file() and not same_run(recipe_file.read_text(), config, "pretrain"):
         raise TextsslError(f"{output_dir} holds a pretraining run with a different recipe; set pretrain.output_dir "
                            f"to a new folder, or pretrain.resume=false to start over")
     if accelerator.is_main_process:

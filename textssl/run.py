@@ -20,7 +20,7 @@ from accelerate import Accelerator
 from accelerate.utils import is_tensorboard_available, is_wandb_available, set_seed
 
 from textssl.algorithms import algorithm_class
-from textssl.config import Config
+from textssl.config import Config, PretrainRunConfig
 from textssl.data import load_splits, prepare_data, view_maker
 from textssl.data.views import SOURCE_COLUMN as STRONG_SOURCE
 from textssl.data.views import with_augmented_views
@@ -61,7 +61,7 @@ class Run:
         config, accelerator = self.config, self.trainer.accelerator
         output_dir, config_file = config.output_dir, config.output_dir / "config.yaml"
         resume = config_file.is_file() and config.train.resume
-        if resume and comparable_config(config_file.read_text()) != comparable_config(config.to_yaml()):
+        if resume and not same_run(config_file.read_text(), config):
             raise TextsslError(f"{output_dir} holds a run with a different config; set "
                                f"train.output_dir to a new folder, or train.resume=false to start over")
         if accelerator.is_main_process:
@@ -171,10 +171,26 @@ def _has_accelerator() -> bool:
     return torch.cuda.is_available()
 
 
-def comparable_config(config_yaml: str, section: str = "train") -> dict:
-    """The config as a mapping without the settings a resumed run may change, so that a
-    release that reorders fields can still resume a run."""
-    config = yaml.safe_load(config_yaml)
+def same_run(saved_yaml: str, config: Config | PretrainRunConfig, section: str = "train") -> bool:
+    """Whether the config a run folder holds describes the run `config` describes.
+
+    The settings a resumed run may change are left out, and a setting the saved config lacks
+    (it was written before the setting existed) counts at its default, so that a release that
+    adds or reorders settings can still resume a run.
+    """
+    defaults = Config(algorithm=type(config.algorithm)()) if isinstance(config, Config) else type(config)()
+    saved = _with_defaults(yaml.safe_load(saved_yaml), yaml.safe_load(defaults.to_yaml()))
+    return _without_resumable(saved, section) == _without_resumable(yaml.safe_load(config.to_yaml()), section)
+
+
+def _without_resumable(config: dict, section: str) -> dict:
     for key in RESUMABLE_CHANGES:
         config[section].pop(key, None)
+    config.get("views", {}).pop("workers", None)  # the views are the same for any number of workers
     return config
+
+
+def _with_defaults(saved: dict, defaults: dict) -> dict:
+    return {**{key: value for key, value in defaults.items() if key not in saved},
+            **{key: _with_defaults(value, defaults[key]) if isinstance(value, dict) and isinstance(defaults.get(key), dict)
+               else value for key, value in saved.items()}}

@@ -73,11 +73,16 @@ def augmented_views(texts: Dataset, config: ViewsConfig, chunk_rows: int = CHUNK
     stored = _read_key(folder)
     if stored != key:
         if stored is not None:
-            log.warning("views: the cache %s was written by another version (%s, now %s); rebuilding it",
-                        folder, stored.get("versions"), key["versions"])
+            log.warning("views: the cache %s was written by another version (%s; this is %s); rebuilding it",
+                        folder, _versions(stored), _versions(key))
             shutil.rmtree(folder)
         _build(texts, config, key, folder, chunk_rows)
     return concatenate_datasets([Dataset.from_file(str(chunk)) for chunk in sorted(folder.glob("chunk-*.arrow"))])
+
+
+def _versions(key: dict) -> str:
+    versions = key.get("versions", {})
+    return f"augment {versions.get('augment', '?')}, cache format {versions.get('cache_format', '?')}"
 
 
 def _read_key(folder: Path) -> dict | None:
