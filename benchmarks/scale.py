@@ -14,15 +14,20 @@ reclaims under pressure). View-building workers are separate processes: their pe
 
     python benchmarks/scale.py --sizes 10000 100000 1000000 --workdir /tmp/textssl-scale \\
         --results benchmarks/results/scale.md
+    # then: kill the 1M pool's view build after 30 of its 100 chunks, resume it, compare
+    python benchmarks/scale.py --sizes 1000000 --kill-views-after 30 --workdir /tmp/textssl-scale \\
+        --results benchmarks/results/scale.md
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import filecmp
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -135,6 +140,42 @@ def measure(method: str, size: int, workdir: Path, launched_at: float) -> dict:
             "test_accuracy": metrics["test"]["accuracy"]}
 
 
+def build_views(pool: Path, workers: int) -> None:
+    """The strong views a FixMatch run of `METHODS` builds for `pool` (a child of `kill_view_build`)."""
+    from datasets import load_dataset
+
+    from textssl.config import ViewsConfig
+    from textssl.data.views import augmented_views
+
+    texts = load_dataset("parquet", data_files=str(pool), split="train").select_columns(["text"])
+    augmented_views(texts, ViewsConfig(augment=["tfidf:p=0.7"], workers=workers))
+
+
+def kill_view_build(size: int, workdir: Path, kill_after_chunks: int, workers: int) -> list[str]:
+    """SIGKILL a view build once it has written `kill_after_chunks` chunks, run it again, and
+    compare every chunk with those of the uninterrupted build the cold FixMatch run made."""
+    cache = workdir / "cache" / f"kill-views-{size}"
+    env = {**os.environ, "TEXTSSL_CACHE": str(cache), "HF_DATASETS_CACHE": str(cache / "datasets")}
+    command = [sys.executable, __file__, "--build-views", str(workdir / f"pool-{size}.parquet"), str(workers),
+               "--workdir", str(workdir)]
+    child = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    while len(list(cache.glob("views/*.partial/chunk-*.arrow"))) < kill_after_chunks and child.poll() is None:
+        time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    kept = len(list(cache.glob("views/*.partial/chunk-*.arrow")))
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stderr=subprocess.DEVNULL)
+    resumed_seconds = time.perf_counter() - started
+    [built] = [folder for folder in cache.glob("views/*") if not folder.name.endswith(".partial")]
+    [reference] = (workdir / "cache" / f"fixmatch-{size}" / "textssl" / "views").glob(built.name)
+    chunks = sorted(path.name for path in built.glob("chunk-*.arrow"))
+    same = sum(filecmp.cmp(built / name, reference / name, shallow=False) for name in chunks)
+    return ["| pool | workers | chunks | finished before the kill | resumed build (s) | chunks byte for byte equal "
+            "to an uninterrupted build's |", "|---:|---:|---:|---:|---:|---:|",
+            f"| {size:,} | {workers} | {len(chunks)} | {kept} | {resumed_seconds:.0f} | {same} of {len(chunks)} |"]
+
+
 def run_child(method: str, size: int, workdir: Path, cache: Path) -> dict:
     out = workdir / f"{method}-{size}.json"
     env = {**os.environ, "TEXTSSL_CACHE": str(cache / "textssl"), "HF_DATASETS_CACHE": str(cache / "datasets")}
@@ -165,16 +206,33 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--workdir", type=Path, required=True, help="pools, caches and runs (not committed)")
     parser.add_argument("--results", type=Path, help="write the Markdown table here")
+    parser.add_argument("--kill-views-after", type=int, metavar="CHUNKS",
+                        help="then kill the largest pool's view build after CHUNKS chunks and resume it")
+    parser.add_argument("--build-views", nargs=2, metavar=("POOL", "WORKERS"), help=argparse.SUPPRESS)
     parser.add_argument("--measure", nargs=2, metavar=("METHOD", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--launched-at", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build_views:
+        build_views(Path(args.build_views[0]), int(args.build_views[1]))
+        return
     if args.measure:
         method, size = args.measure
         args.out.write_text(json.dumps(measure(method, int(size), args.workdir, args.launched_at)))
         return
 
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.kill_views_after:  # after a full run, which built the reference views
+        size = max(args.sizes)
+        lines = ["", "## A view build killed and resumed", "",
+                 f"`python benchmarks/scale.py --sizes {size} --kill-views-after {args.kill_views_after} "
+                 f"--workdir WORKDIR --results {args.results}`", "",
+                 *kill_view_build(size, args.workdir, args.kill_views_after, workers=2)]
+        print("\n".join(lines))
+        if args.results:
+            with args.results.open("a") as results:
+                results.write("\n".join(lines) + "\n")
+        return
     rows = []
     for size in args.sizes:
         write_pool(size, args.workdir)
@@ -188,12 +246,11 @@ def main() -> None:
     lines = table(rows, baseline)
     print("\n".join(lines))
     if args.results:
-        header = [f"# Scale: memory and time against the size of the unlabelled pool", "",
+        header = ["# Scale: memory and time against the size of the unlabelled pool", "",
                   f"`python benchmarks/scale.py --sizes {' '.join(map(str, args.sizes))} --workdir WORKDIR "
                   f"--results {args.results}` — {platform.machine()}, {os.cpu_count()} CPUs, one run at a time.", ""]
         args.results.write_text("\n".join([*header, *lines]) + "\n")
         args.results.with_suffix(".jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-
 
 if __name__ == "__main__":
     main()
