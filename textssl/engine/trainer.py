@@ -38,6 +38,9 @@ class TrainerState:
     best_dev: dict | None = None
     logs: dict[str, float] = field(default_factory=dict)
     """The last step's logs (losses, mask rate, ...), averaged over its micro-batches."""
+    log_window: dict[str, list[float]] = field(default_factory=dict)
+    """The step logs since the last line of metrics.jsonl (`LogMetrics`); checkpointed, so that a
+    run resumed between two lines writes the same next line."""
     resumed_from: int = 0
     train_seconds: float = 0.0
     """Time spent in steps by this session of the run (not by earlier, resumed-from sessions)."""
@@ -89,6 +92,7 @@ class Trainer:
         saved = load_checkpoint(accelerator, self.output_dir / "checkpoint") if resume else None
         if saved:
             state.step, state.best_step, state.best_dev = saved["step"], saved["best_step"], saved["best_dev"]
+            state.log_window = saved.get("log_window", {})  # absent from checkpoints of older releases
             state.resumed_from = state.step
         if accelerator.log_with:
             accelerator.init_trackers(self.output_dir.name)
