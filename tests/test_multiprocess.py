@@ -33,9 +33,9 @@ def tiny_model_without_dropout(tiny_model, tmp_path_factory) -> str:
     # per-example state: each unlabelled example's ensemble prediction, updated from the gathered
     # rows and indices (rank order = the one process's order, see BatchStream._positions)
     ["algorithm.name=temporal_ensembling", "algorithm.unsup_weight=1.0", "algorithm.rampup=none"],
-    # per-example state (the pool's confident labels) and running statistics (alignment)
-    ["algorithm.name=flexmatch", "views.column=augmented", "algorithm.distribution_alignment=true"],
-], ids=["supervised", "fixmatch_alignment", "temporal_ensembling", "flexmatch"])
+    # flexmatch (per-example confident labels) is folded into these two: over these 30 steps its
+    # warmed-up thresholds stay near 0, and its run was the fixmatch run above to the last bit
+], ids=["supervised", "fixmatch_alignment", "temporal_ensembling"])
 def test_two_cpu_processes_train_one_model(tiny_model_without_dropout, sentiment_csv, tmp_path, algorithm):
     run, single = tmp_path / "run", tmp_path / "single"
     overrides = [f"data.dataset={sentiment_csv}", "data.text_column=review", "data.label_column=sentiment",
