@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,7 +126,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise AugmentError(f"{args.out}: exists from a different run (input, ops, seed or copies differ); "
                                "pass --overwrite or choose another --out")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta_path.write_text(json.dumps(meta, indent=2))
+    # Whole or absent: every run rewrites it, and a run killed while writing it in place left
+    # an empty or cut-off file that the next run could not read.
+    partial = meta_path.with_name(meta_path.name + ".partial")
+    partial.write_text(json.dumps(meta, indent=2))
+    os.replace(partial, meta_path)
 
     done = writer.rows_done()
     extra = [c for c in frame.columns if c != args.column and c not in ("row", "copy", "augmented", "op",

@@ -122,7 +122,9 @@ class ViewWriter:
                 break
         done = len(good) // self.copies
         keep = done * self.copies
-        if keep != len(lines) - (lines[-1] == b""):
+        # A whole line cut off just before its newline still parses: rewrite then too, or the
+        # next chunk would be appended to that line.
+        if keep != len(lines) - 1 or lines[-1] != b"":
             self.out.write_bytes(b"".join(line + b"\n" for line in lines[:keep]))
         return done
 

@@ -52,6 +52,35 @@ def test_writes_k_copies_per_row_with_provenance(reviews_csv: Path, tmp_path: Pa
     assert len({rows[2 * i]["augmented"] for i in range(0, len(REVIEWS), 6)}) > 1
 
 
+def test_resumes_after_a_kill_that_cut_the_last_line_before_its_newline(reviews_csv: Path, tmp_path: Path) -> None:
+    args = [reviews_csv, "--column", "review", "--op", "swap:p=0.3", "--copies", "2", "--chunk-size", "4"]
+    run(*args, "--out", tmp_path / "fresh.jsonl")
+    out = tmp_path / "views.jsonl"
+    whole = (tmp_path / "fresh.jsonl").read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(whole[:8])[:-1])  # two rows, the last line whole but for its newline
+    (tmp_path / "views.jsonl.meta.json").write_bytes((tmp_path / "fresh.jsonl.meta.json").read_bytes())
+    run(*args, "--out", out)
+    assert out.read_bytes() == (tmp_path / "fresh.jsonl").read_bytes()
+
+
+def test_the_run_record_is_replaced_whole(reviews_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill while the .meta.json is rewritten leaves the previous one, not an empty file."""
+    args = [reviews_csv, "--column", "review", "--op", "swap:p=0.3", "--out", tmp_path / "views.jsonl"]
+    run(*args)
+    meta = tmp_path / "views.jsonl.meta.json"
+    before = meta.read_text()
+
+    def killed(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("augment.cli.os.replace", killed)
+    with pytest.raises(SystemExit):
+        run(*args)
+    monkeypatch.undo()
+    assert meta.read_text() == before
+    run(*args)
+
+
 def test_resumes_after_an_interruption(reviews_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     args = [reviews_csv, "--column", "review", "--op", "swap:p=0.3", "--op", "delete", "--copies", "3",
             "--chunk-size", "4"]

@@ -9,6 +9,8 @@ from transformers import pipeline
 from textssl.algorithms import algorithm_class
 from textssl.algorithms.supervised import Supervised
 from textssl.config import TrainConfig
+from textssl.engine.checkpoint import replace_directory, write_whole
+from textssl.engine.metrics_log import MetricsLog
 from textssl.engine.optim import build_scheduler
 from textssl.errors import TextsslError
 from textssl.run import build_run, run as train
@@ -79,6 +81,58 @@ def test_killed_run_resumes_to_the_same_result(tiny_config, tmp_path, monkeypatc
     again.backbone.load_weights(tmp_path / "resumed/model")
     for (name, a), (_, b) in zip(whole.backbone.state_dict().items(), again.backbone.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_a_run_resumed_between_two_log_lines_writes_the_same_log(tiny_config, tmp_path, monkeypatch):
+    """The steps since the last log line are in the checkpoint: with a checkpoint at step 6 and a
+    line every 4 steps, the line at step 8 of the resumed run averages steps 5 to 8, not 7 and 8."""
+    options = ("train.log_every=4", "train.save_every=6", "train.max_steps=10")
+    train(tiny_config(f"train.output_dir={tmp_path / 'whole'}", *options))
+    broken = tiny_config(f"train.output_dir={tmp_path / 'resumed'}", *options)
+    original, calls = Supervised.training_step, []
+
+    def dies_at_step_eight(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 8:
+            raise KeyboardInterrupt("killed")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Supervised, "training_step", dies_at_step_eight)
+    with pytest.raises(KeyboardInterrupt):
+        train(broken)
+    monkeypatch.setattr(Supervised, "training_step", original)
+    train(broken)
+    assert log_rows(tmp_path / "resumed") == log_rows(tmp_path / "whole")
+
+
+def test_a_log_line_cut_off_by_a_kill_is_dropped_on_resume(tmp_path):
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 1, "x": 1}\n{"step": 2, "x": 2}\n{"step": 3, "x"')
+    MetricsLog(log, after_step=2)
+    assert log_rows(tmp_path) == [{"step": 1, "x": 1}, {"step": 2, "x": 2}]
+
+
+def test_a_folder_half_deleted_by_a_kill_does_not_block_the_next_replacement(tmp_path):
+    target = tmp_path / "model"
+    replace_directory(target, lambda folder: (folder / "weights").write_text("1"))
+    (tmp_path / "model.old").mkdir()  # the previous version, killed half way through its rmtree
+    (tmp_path / "model.old" / "left").write_text("")
+    replace_directory(target, lambda folder: (folder / "weights").write_text("2"))
+    assert (target / "weights").read_text() == "2" and not (tmp_path / "model.old").exists()
+
+
+def test_a_file_written_whole_keeps_its_old_text_when_killed(tmp_path, monkeypatch):
+    """config.yaml is rewritten by every start of a run: a kill then must not leave it empty."""
+    path = tmp_path / "config.yaml"
+    write_whole(path, "old")
+
+    def killed(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("textssl.engine.checkpoint.os.replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_whole(path, "new")
+    assert path.read_text() == "old"
 
 
 def test_resuming_with_a_changed_config_is_refused(tiny_config):

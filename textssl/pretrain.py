@@ -35,7 +35,7 @@ from textssl.batch import to_device
 from textssl.config import DataConfig, PretrainRunConfig, TrainConfig
 from textssl.data import BatchStream, load_splits, sample_labelled
 from textssl.data.views import SOURCE_COLUMN, with_augmented_views
-from textssl.engine.checkpoint import load_checkpoint, replace_directory, save_checkpoint
+from textssl.engine.checkpoint import load_checkpoint, replace_directory, save_checkpoint, write_whole
 from textssl.engine.metrics_log import MetricsLog
 from textssl.engine.optim import build_optimizer, build_scheduler
 from textssl.errors import TextsslError
@@ -139,7 +139,7 @@ def pretrain(config: PretrainRunConfig) -> Path:
                            f"to a new folder, or pretrain.resume=false to start over")
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        recipe_file.write_text(config.to_yaml())
+        write_whole(recipe_file, config.to_yaml())
     saved = (load_checkpoint(accelerator, output_dir / "checkpoint", "pretrain.resume=false") if settings.resume
              else None)
     step = saved["step"] if saved else 0

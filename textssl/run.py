@@ -25,7 +25,7 @@ from textssl.data import load_splits, prepare_data, view_maker
 from textssl.data.views import SOURCE_COLUMN as STRONG_SOURCE
 from textssl.data.views import with_augmented_views
 from textssl.engine.callbacks import EvaluateAndKeepBest, LogMetrics, SaveCheckpoint
-from textssl.engine.checkpoint import completed
+from textssl.engine.checkpoint import completed, write_whole
 from textssl.engine.evaluation import evaluate
 from textssl.engine.trainer import Trainer, TrainerState
 from textssl.errors import TextsslError
@@ -68,7 +68,7 @@ class Run:
             if not resume:
                 shutil.rmtree(output_dir / "checkpoint", ignore_errors=True)
             output_dir.mkdir(parents=True, exist_ok=True)
-            config_file.write_text(config.to_yaml())
+            write_whole(config_file, config.to_yaml())  # rewritten by every start, which a kill may hit
         accelerator.wait_for_everyone()
         return resume
 
@@ -90,7 +90,7 @@ class Run:
             if state.train_seconds else math.nan,
         }
         if trainer.accelerator.is_main_process:
-            (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            write_whole(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         trainer.accelerator.wait_for_everyone()
         return metrics
 

@@ -6,7 +6,6 @@ process (each one decides which process writes).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
@@ -38,7 +37,6 @@ class LogMetrics(Callback):
 
     def __init__(self, every: int, progress_bar: bool = True):
         self.every, self.progress_bar = every, progress_bar
-        self.window: dict[str, list[float]] = defaultdict(list)
 
     def on_train_begin(self, trainer, state):
         main = trainer.accelerator.is_main_process
@@ -46,14 +44,15 @@ class LogMetrics(Callback):
                         disable=not (main and self.progress_bar))
 
     def on_step_end(self, trainer, state):
+        window = state.log_window  # in the trainer state, which checkpoints carry across a resume
         for key, value in state.logs.items():
-            self.window[key].append(value)
+            window.setdefault(key, []).append(value)
         self.bar.update(1)
         if due(state.step, self.every, trainer.args.max_steps):
-            means = {key: sum(values) / len(values) for key, values in self.window.items()}
+            means = {key: sum(values) / len(values) for key, values in window.items()}
             trainer.log.write(state.step, {f"train/{key}": value for key, value in means.items()})
             self.bar.set_postfix({k: f"{v:.4g}" for k, v in means.items() if k.startswith("loss")})
-            self.window.clear()
+            window.clear()
 
     def on_train_end(self, trainer, state):
         self.bar.close()
@@ -88,4 +87,4 @@ class SaveCheckpoint(Callback):
     def on_step_end(self, trainer, state):
         if due(state.step, self.every, trainer.args.max_steps):
             save_checkpoint(trainer.accelerator, trainer.output_dir / "checkpoint", state.step,
-                            {"best_step": state.best_step, "best_dev": state.best_dev})
+                            {"best_step": state.best_step, "best_dev": state.best_dev, "log_window": state.log_window})

@@ -24,10 +24,18 @@ STATE_FILE = "trainer_state.json"
 FORCE_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
 
 
+def write_whole(path: Path, text: str) -> None:
+    """Write a file that a kill leaves whole or as it was, never empty or cut off."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 def _swap_in(partial: Path, target: Path) -> None:
     """Replace `target` by the complete folder `partial`; `target.old` bridges the two renames."""
     old = target.with_name(target.name + ".old")
     if target.exists():
+        shutil.rmtree(old, ignore_errors=True)  # half deleted by a run killed in the rmtree below
         target.rename(old)
     os.replace(partial, target)
     shutil.rmtree(old, ignore_errors=True)

@@ -21,8 +21,13 @@ class MetricsLog:
             return
         kept = []
         if self.path.is_file() and after_step > 0:
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["step"] <= after_step]
+            for line in self.path.read_text().splitlines():
+                try:
+                    step = json.loads(line)["step"]
+                except ValueError:  # a line cut off by a kill: the last one, from after the checkpoint
+                    break
+                if step <= after_step:
+                    kept.append(line)
         partial = self.path.with_suffix(".partial")
         partial.write_text("".join(line + "\n" for line in kept))
         os.replace(partial, self.path)

@@ -38,6 +38,9 @@ class TrainerState:
     best_dev: dict | None = None
     logs: dict[str, float] = field(default_factory=dict)
     """The last step's logs (losses, mask rate, ...), averaged over its micro-batches."""
+    log_window: dict[str, list[float]] = field(default_factory=dict)
+    """The step logs since the last line of metrics.jsonl (`LogMetrics`); checkpointed, so that a
+    run resumed between two lines writes the same next line."""
     resumed_from: int = 0
     train_seconds: float = 0.0
     """Time spent in steps by this session of the run (not by earlier, resumed-from sessions)."""
@@ -89,6 +92,7 @@ class Trainer:
         saved = load_checkpoint(accelerator, self.output_dir / "checkpoint", "train.resume=false") if resume else None
         if saved:
             state.step, state.best_step, state.best_dev = saved["step"], saved["best_step"], saved["best_dev"]
+            state.log_window = saved.get("log_window", {})  # absent from checkpoints of older releases
             state.resumed_from = state.step
         if accelerator.log_with:
             accelerator.init_trackers(self.output_dir.name)
@@ -124,6 +128,7 @@ class Trainer:
             for key, value in [*output.logs.items(), *self.analyse_unlabelled(output, unlabelled).items()]:
                 logged[key].append(float(value))
         logs = {key: sum(values) / len(values) for key, values in logged.items()}
+        logs.update(self.mean_over_processes({key: logs[key] for key in output.logs}))
         max_norm = self.args.max_grad_norm or math.inf  # an infinite bound measures the norm, clips nothing
         logs["grad_norm"] = float(accelerator.clip_grad_norm_(self.model.parameters(), max_norm))
         logs["lr"] = max(self.scheduler.get_last_lr())  # the top layers' rate under layer_decay
@@ -131,6 +136,19 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return logs
+
+    def mean_over_processes(self, logs: dict[str, float]) -> dict[str, float]:
+        """The algorithm's logs (losses over this process's share of the batch) averaged over
+        the processes: the global batch's value, as one process with that batch logs it.
+
+        Every process holds the same keys (an algorithm logs the same keys every step), so
+        they reduce in the same order.
+        """
+        if self.accelerator.num_processes == 1 or not logs:
+            return logs
+        keys = sorted(logs)
+        local = torch.tensor([logs[key] for key in keys], dtype=torch.float64, device=self.accelerator.device)
+        return dict(zip(keys, self.accelerator.reduce(local, reduction="mean").tolist()))
 
     def analyse_unlabelled(self, output: StepOutput, unlabelled: Views) -> dict[str, float]:
         """Mask rate, predicted class shares and pseudo-label accuracy against the hidden labels.
