@@ -204,6 +204,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--starts", nargs="+", default=["cold", "warm"], choices=["cold", "warm"],
+                        help="warm alone reuses the caches an earlier cold run left in --workdir")
     parser.add_argument("--workdir", type=Path, required=True, help="pools, caches and runs (not committed)")
     parser.add_argument("--results", type=Path, help="write the Markdown table here")
     parser.add_argument("--kill-views-after", type=int, metavar="CHUNKS",
@@ -238,7 +240,7 @@ def main() -> None:
         write_pool(size, args.workdir)
         for method in args.methods:
             cache = args.workdir / "cache" / f"{method}-{size}"
-            for start in ("cold", "warm"):
+            for start in args.starts:
                 row = {**run_child(method, size, args.workdir, cache), "start": start}
                 print(json.dumps(row), flush=True)
                 rows.append(row)
@@ -246,8 +248,9 @@ def main() -> None:
     lines = table(rows, baseline)
     print("\n".join(lines))
     if args.results:
+        command = f"--sizes {' '.join(map(str, args.sizes))} --starts {' '.join(args.starts)}"
         header = ["# Scale: memory and time against the size of the unlabelled pool", "",
-                  f"`python benchmarks/scale.py --sizes {' '.join(map(str, args.sizes))} --workdir WORKDIR "
+                  f"`python benchmarks/scale.py {command} --workdir WORKDIR "
                   f"--results {args.results}` — {platform.machine()}, {os.cpu_count()} CPUs, one run at a time.", ""]
         args.results.write_text("\n".join([*header, *lines]) + "\n")
         args.results.with_suffix(".jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))

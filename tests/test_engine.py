@@ -44,6 +44,23 @@ def test_best_on_dev_checkpoint_is_the_one_tested(tiny_config):
     assert metrics["dev"]["accuracy"] == best["dev/accuracy"]
 
 
+def killed_at_step(monkeypatch, config, step: int) -> None:
+    """Train `config` until its `step`-th training step (counted from 1) stops it, as a kill would."""
+    method = algorithm_class(config.algorithm.name)
+    original, calls = method.training_step, []
+
+    def dies(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt("killed")
+        return original(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(method, "training_step", dies)
+        with pytest.raises(KeyboardInterrupt):
+            train(config)
+
+
 @pytest.mark.parametrize("algorithm", [
     ["algorithm.name=supervised"],
     ["algorithm.name=mean_teacher", "views.column=augmented"],  # an EMA teacher in the checkpoint
@@ -55,20 +72,7 @@ def test_killed_run_resumes_to_the_same_result(tiny_config, tmp_path, monkeypatc
     reference = train(tiny_config("train.output_dir=" + str(tmp_path / "whole"), *algorithm))
 
     broken = tiny_config("train.output_dir=" + str(tmp_path / "resumed"), *algorithm)
-    method = algorithm_class(broken.algorithm.name)
-    calls = {"n": 0}
-    original = method.training_step
-
-    def dies_at_step_nine(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 9:
-            raise KeyboardInterrupt("killed")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(method, "training_step", dies_at_step_nine)
-    with pytest.raises(KeyboardInterrupt):
-        train(broken)
-    monkeypatch.setattr(method, "training_step", original)
+    killed_at_step(monkeypatch, broken, 9)
     assert json.loads((tmp_path / "resumed/checkpoint/last/trainer_state.json").read_text())["step"] == 6
 
     resumed = train(broken)
@@ -89,18 +93,7 @@ def test_a_run_resumed_between_two_log_lines_writes_the_same_log(tiny_config, tm
     options = ("train.log_every=4", "train.save_every=6", "train.max_steps=10")
     train(tiny_config(f"train.output_dir={tmp_path / 'whole'}", *options))
     broken = tiny_config(f"train.output_dir={tmp_path / 'resumed'}", *options)
-    original, calls = Supervised.training_step, []
-
-    def dies_at_step_eight(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 8:
-            raise KeyboardInterrupt("killed")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Supervised, "training_step", dies_at_step_eight)
-    with pytest.raises(KeyboardInterrupt):
-        train(broken)
-    monkeypatch.setattr(Supervised, "training_step", original)
+    killed_at_step(monkeypatch, broken, 8)
     train(broken)
     assert log_rows(tmp_path / "resumed") == log_rows(tmp_path / "whole")
 

@@ -145,16 +145,19 @@ def test_computed_views_are_cached_by_key_and_rebuilt_when_the_key_differs(monke
 
 def test_a_killed_view_build_resumes_from_its_finished_chunks(monkeypatch, tmp_path):
     from textssl.config import ViewsConfig
-    from textssl.data.views import augmented_views
+    from textssl.data.views import augmented_views, cache_dir
 
     texts, config = _texts(50), ViewsConfig(augment=["tfidf:p=0.7"], copies=2, workers=1)
     with monkeypatch.context() as patch:
         _counting_chunks(patch, fail_after=3)
         with pytest.raises(KeyboardInterrupt):
             augmented_views(texts, config, chunk_rows=8)
+    [partial] = cache_dir().glob("views/*.partial")
+    (partial / "chunk-000000000024.arrow.tmp123").write_bytes(b"half a chunk")  # as a killed worker leaves it
     resumed = _counting_chunks(monkeypatch)
     views = augmented_views(texts, config, chunk_rows=8)["strong"]
     assert resumed == [24, 32, 40, 48]  # chunks 0, 8 and 16 were kept
+    assert not list(cache_dir().glob("views/*/*.tmp*"))
 
     monkeypatch.setenv("TEXTSSL_CACHE", str(tmp_path / "uninterrupted"))
     assert augmented_views(texts, config, chunk_rows=8)["strong"] == views

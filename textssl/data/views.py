@@ -102,6 +102,8 @@ def _build(texts: Dataset, config: ViewsConfig, key: dict, folder: Path, chunk_r
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         (partial / "key.json").write_text(json.dumps(key, indent=2))
+    for unfinished in partial.glob("chunk-*.tmp*"):  # chunks a killed build was writing
+        unfinished.unlink()
     starts = [start for start in range(0, len(texts), chunk_rows) if not _chunk_path(partial, start).is_file()]
     workers = min(config.workers or os.cpu_count() or 1, len(starts))
     try:
