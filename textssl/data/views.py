@@ -51,8 +51,8 @@ def views_key(texts: Dataset, config: ViewsConfig) -> dict:
     import augment
 
     digest = hashlib.sha256()
-    for start in range(0, len(texts), HASH_ROWS):
-        for text in texts[start:start + HASH_ROWS]["text"]:
+    for rows in _batches(texts, HASH_ROWS):
+        for text in rows:
             digest.update(text.encode() + b"\x00")
     return {"texts": digest.hexdigest(), "rows": len(texts), "augment": list(config.augment),
             "copies": config.copies, "seed": config.seed,
