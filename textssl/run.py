@@ -191,6 +191,5 @@ def _without_resumable(config: dict, section: str) -> dict:
 
 
 def _with_defaults(saved: dict, defaults: dict) -> dict:
-    return {**{key: value for key, value in defaults.items() if key not in saved},
-            **{key: _with_defaults(value, defaults[key]) if isinstance(value, dict) and isinstance(defaults.get(key), dict)
-               else value for key, value in saved.items()}}
+    return {key: _with_defaults(value, defaults[key]) if isinstance(value, dict) and isinstance(defaults.get(key), dict)
+            else value for key, value in {**defaults, **saved}.items()}

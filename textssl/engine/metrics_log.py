@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
+
+from textssl.engine.checkpoint import write_whole
 
 
 class MetricsLog:
@@ -28,9 +29,7 @@ class MetricsLog:
                     break
                 if step <= after_step:
                     kept.append(line)
-        partial = self.path.with_suffix(".partial")
-        partial.write_text("".join(line + "\n" for line in kept))
-        os.replace(partial, self.path)
+        write_whole(self.path, "".join(line + "\n" for line in kept))
 
     def write(self, step: int, values: dict[str, float]) -> None:
         if self.enabled:
