@@ -66,7 +66,7 @@ def test_a_head_trains_over_cached_features_with_any_method(tiny_config):
 def test_without_standardisation_the_head_reads_the_l2_normalised_embeddings(tiny_config):
     run = build_run(tiny_config("model.cached_features=true", "model.standardise_features=false"))
     backbone = run.trainer.backbone
-    rows = run.trainer.data.unlabelled[:8]
+    rows = run.trainer.data.labelled[:8]  # supervised without standardisation never encodes the pool
     embedded = backbone.embed(backbone.collate(rows))
     assert torch.equal(embedded, torch.as_tensor(np.asarray(rows["features"], dtype=np.float32)))
     assert torch.allclose(embedded.norm(dim=1), torch.ones(8), atol=1e-5)

@@ -77,6 +77,23 @@ def test_unlabelled_set_hides_labels(sentiment_csv):
     assert len(data.unlabelled_truth) == len(data.unlabelled)
 
 
+def test_a_method_that_reads_no_unlabelled_example_preprocesses_the_labelled_rows_only(sentiment_csv):
+    splits = load_splits(data_config(sentiment_csv))
+    seen: list[str] = []
+
+    def length(rows):
+        seen.extend(rows["text"])
+        return {"length": [len(t) for t in rows["text"]]}
+
+    data = prepare_data(splits, length, labels_per_class=4, num_labels=None, seed=0, preprocess_unlabelled=False)
+    train_texts = set(splits["train"]["text"])
+    assert sum(text in train_texts for text in seen) == 8 and len(seen) == 8 + len(splits["dev"]) + len(splits["test"])
+    assert data.labelled.column_names == ["label", "length"] and data.unlabelled.column_names == []
+    full = prepare_data(splits, length, labels_per_class=4, num_labels=None, seed=0)
+    assert data.labelled[:] == full.labelled[:] and len(data.unlabelled) == len(full.unlabelled)
+    assert np.array_equal(data.unlabelled_truth, full.unlabelled_truth)
+
+
 def test_a_given_pool_prior_is_normalised_and_must_name_every_class(sentiment_csv):
     splits = load_splits(data_config(sentiment_csv))
     length = lambda rows: {"length": [len(t) for t in rows["text"]]}  # noqa: E731

@@ -75,6 +75,15 @@ def test_training_never_reads_the_hidden_labels(tiny_config, tmp_path, monkeypat
         assert torch.equal(a, b), name
 
 
+def test_only_methods_that_read_the_pool_preprocess_it(tiny_config):
+    supervised = build_run(tiny_config())
+    assert supervised.trainer.unlabelled is None and supervised.trainer.data.unlabelled.column_names == []
+    assert supervised.execute()["num_unlabelled"] == len(supervised.trainer.data.unlabelled) > 0
+    standardised = build_run(tiny_config("model.cached_features=true"))  # standardises with the pool's statistics
+    assert standardised.trainer.unlabelled is None and standardised.trainer.data.unlabelled.column_names == ["features"]
+    assert build_run(tiny_config("algorithm.name=pseudo_label")).trainer.data.unlabelled.column_names != []
+
+
 def test_methods_that_need_a_strong_view_say_how_to_give_one(tiny_config):
     with pytest.raises(TextsslError, match="views.column"):
         build_run(tiny_config("algorithm.name=fixmatch"))

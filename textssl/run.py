@@ -114,7 +114,8 @@ def build_run(config: Config) -> Run:
         data = prepare_data(splits, model.preprocess, labels_per_class=config.data.labels_per_class,
                             num_labels=config.data.num_labels, seed=train.seed,
                             all_labelled=algorithm.uses_all_labels, input_column=input_column,
-                            class_prior=config.data.class_prior)
+                            class_prior=config.data.class_prior,
+                            preprocess_unlabelled=algorithm.reads_unlabelled or model.fits_on_pool)
     model.fit_input(data.unlabelled)
     views = view_maker(config.views, model.collate, input_column, data.unlabelled.column_names)
     if algorithm.needs_strong_view and not views.strong_available():

@@ -74,6 +74,8 @@ class Algorithm:
     """True for references that train on every label of the training pool."""
     weak_views: ClassVar[int] = 1
     strong_views: ClassVar[int] = 0
+    """A method with neither weak nor strong views reads no unlabelled example: the engine then
+    neither preprocesses the pool nor draws from it, and `unlabelled` is None."""
     needs_strong_view: ClassVar[bool] = False
     """True when the method cannot run without a strong view (otherwise it uses one if the data has it)."""
 
@@ -88,10 +90,14 @@ class Algorithm:
             self.state["teacher"] = EMATeacher(model, self.config.ema_decay)
 
     @property
+    def reads_unlabelled(self) -> bool:
+        return bool(self.weak_views or self.strong_views)
+
+    @property
     def num_classes(self) -> int:
         return self.context.num_classes
 
-    def training_step(self, model: Classifier, labelled: Batch, unlabelled: Views, progress: float) -> StepOutput:
+    def training_step(self, model: Classifier, labelled: Batch, unlabelled: Views | None, progress: float) -> StepOutput:
         raise NotImplementedError
 
     def after_optimizer_step(self, model: Classifier) -> None:

@@ -9,6 +9,7 @@ from textssl.algorithms.registry import register
 @register
 class Supervised(Algorithm):
     name = "supervised"
+    weak_views = 0
 
     def training_step(self, model, labelled, unlabelled, progress):
         loss = F.cross_entropy(model(labelled), labelled["labels"])

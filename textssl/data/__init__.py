@@ -38,13 +38,15 @@ class SSLData:
 
 def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], *, labels_per_class: int | None,
                  num_labels: int | None, seed: int, all_labelled: bool = False, input_column: str = "text",
-                 class_prior: list[float] | None = None) -> SSLData:
+                 class_prior: list[float] | None = None, preprocess_unlabelled: bool = True) -> SSLData:
     """Split the training pool into labelled and unlabelled sets and preprocess every split.
 
     A `strong` column in the pool (see `textssl.data.views`) is preprocessed too and kept
     in the unlabelled set only. `all_labelled` keeps every training label (the fully
     supervised reference). When no example is left unlabelled, the whole pool (without
-    labels) serves as the unlabelled set.
+    labels) serves as the unlabelled set. Without `preprocess_unlabelled` (a method that reads
+    no unlabelled example) only the labelled rows are preprocessed, and the unlabelled set
+    keeps its rows but no column.
     """
     names = splits["train"].features["label"].names
     labels = np.asarray(splits["train"]["label"])
@@ -64,13 +66,19 @@ def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], *, lab
         return dataset.map(preprocess, batched=True, remove_columns=inputs, desc=f"preprocessing {split}")
 
     pool = splits["train"]
-    if STRONG_SOURCE in pool.column_names:
-        pool = encode_strong_views(pool, preprocess, input_column)
-    strong_columns = [column for column in pool.column_names if column.startswith(STRONG_PREFIX)]
-    pool = pool.map(preprocess, batched=True, remove_columns=[input_column], desc="preprocessing train")
+    if preprocess_unlabelled:
+        if STRONG_SOURCE in pool.column_names:
+            pool = encode_strong_views(pool, preprocess, input_column)
+        strong_columns = [column for column in pool.column_names if column.startswith(STRONG_PREFIX)]
+        pool = pool.map(preprocess, batched=True, remove_columns=[input_column], desc="preprocessing train")
+        labelled = pool.select(labelled_rows).remove_columns(strong_columns)
+        unlabelled = pool.select(unlabelled_rows).remove_columns("label")
+    else:  # at a million texts, tokenising the pool costs minutes and 80 MB that would never be read
+        labelled = encode(pool.select(labelled_rows), "labelled")
+        unlabelled = pool.select(unlabelled_rows).select_columns([])
     return SSLData(
-        labelled=pool.select(labelled_rows).remove_columns(strong_columns),
-        unlabelled=pool.select(unlabelled_rows).remove_columns("label"),
+        labelled=labelled,
+        unlabelled=unlabelled,
         dev=encode(splits["dev"], "dev"),
         test=encode(splits["test"], "test"),
         label_names=names,

@@ -1,7 +1,7 @@
 """The training loop: one algorithm, any backbone, on accelerate.
 
-Every step draws a labelled batch and an unlabelled batch (`uratio` times larger), makes
-the views the algorithm asks for, and asks the algorithm for a loss; callbacks log,
+Every step draws a labelled batch and an unlabelled batch (`uratio` times larger; none for
+a method that reads no unlabelled example), makes the views the algorithm asks for, and asks the algorithm for a loss; callbacks log,
 evaluate and checkpoint. Batches are a pure function of the step (see `BatchStream`), so a
 checkpoint needs only the step besides what accelerate saves (model, optimizer,
 scheduler, algorithm state, RNG states of every process).
@@ -54,7 +54,8 @@ class Trainer:
         self.num_classes = len(data.label_names)
         rank, world = accelerator.process_index, accelerator.num_processes
         self.labelled = BatchStream(data.labelled, args.batch_size, (args.seed, 0), rank, world)
-        self.unlabelled = BatchStream(data.unlabelled, args.batch_size * args.uratio, (args.seed, 1), rank, world)
+        self.unlabelled = (BatchStream(data.unlabelled, args.batch_size * args.uratio, (args.seed, 1), rank, world)
+                           if algorithm.reads_unlabelled else None)
 
         labelled_counts = torch.bincount(torch.as_tensor(data.labelled["label"]), minlength=self.num_classes)
         pool_prior = None if data.pool_prior is None else torch.as_tensor(data.pool_prior, dtype=torch.float32)
@@ -76,11 +77,13 @@ class Trainer:
     def backbone(self) -> Classifier:
         return self.accelerator.unwrap_model(self.model)
 
-    def batches(self, batch_number: int) -> tuple[dict, Views]:
+    def batches(self, batch_number: int) -> tuple[dict, Views | None]:
         """The labelled batch and the unlabelled views of micro-batch `batch_number`, on the device."""
         device, algorithm = self.accelerator.device, self.algorithm
         rows, index, epochs = self.labelled.rows(batch_number)
         labelled = {**self.views.labelled(rows, index, epochs), "index": torch.as_tensor(index)}
+        if self.unlabelled is None:
+            return to_device(labelled, device), None
         rows, index, epochs = self.unlabelled.rows(batch_number)
         unlabelled = self.views.unlabelled(rows, index, epochs, algorithm.weak_views, algorithm.strong_views)
         return to_device(labelled, device), unlabelled.to(device)
@@ -150,7 +153,7 @@ class Trainer:
         local = torch.tensor([logs[key] for key in keys], dtype=torch.float64, device=self.accelerator.device)
         return dict(zip(keys, self.accelerator.reduce(local, reduction="mean").tolist()))
 
-    def analyse_unlabelled(self, output: StepOutput, unlabelled: Views) -> dict[str, float]:
+    def analyse_unlabelled(self, output: StepOutput, unlabelled: Views | None) -> dict[str, float]:
         """Mask rate, predicted class shares and pseudo-label accuracy against the hidden labels.
 
         Analysis only: the hidden labels are read here, after the loss has been computed.

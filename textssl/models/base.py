@@ -43,6 +43,9 @@ class Classifier(nn.Module):
         """Stored model inputs of a few rows -> a batch of tensors."""
         raise NotImplementedError
 
+    fits_on_pool: bool = False
+    """Whether `fit_input` reads the pool: then the pool is preprocessed for every method."""
+
     def fit_input(self, pool: Dataset) -> None:
         """Learn what the backbone needs from the preprocessed unlabelled pool before training
         (nothing, unless a subclass says so; never the labels)."""
