@@ -42,6 +42,17 @@ def test_tsa_with_every_example_dropped_is_zero_not_nan():
     assert kept.sum() == 0 and loss.item() == 0.0
 
 
+def test_tsa_on_two_processes_averages_to_the_loss_of_the_global_batch():
+    # the first half keeps 1 example, the second 2: dividing each half by its own count is wrong
+    logits = logits_for([[0.1, 0.9], [0.6, 0.4], [0.7, 0.3], [0.45, 0.55]])
+    labels = torch.tensor([1, 1, 1, 1])
+    whole, keep = tsa_cross_entropy(logits, labels, threshold=0.58)
+    halves = [tsa_cross_entropy(logits[rows], labels[rows], 0.58, gather=lambda _: keep, num_processes=2)[0]
+              for rows in (slice(0, 2), slice(2, 4))]
+    assert keep.tolist() == [0.0, 1.0, 1.0, 1.0]
+    assert ((halves[0] + halves[1]) / 2).item() == pytest.approx(whole.item(), rel=1e-6)
+
+
 @pytest.mark.parametrize("schedule, alpha", [("linear", 0.3), ("exp", math.exp(5 * (0.3 - 1))),
                                              ("log", 1 - math.exp(-5 * 0.3))])
 def test_tsa_threshold_schedules(schedule, alpha):

@@ -1,6 +1,7 @@
 """Each algorithm's own invariant, on small inputs whose expected values are worked out by hand."""
 
 import math
+import threading
 
 import pytest
 import torch
@@ -429,3 +430,61 @@ def test_an_unknown_pool_prior_is_estimated_and_followed_by_the_alignment():
     method.align(probs)
     assert torch.allclose(method.state["alignment"].target, method.state["pool_prior"].estimate)
     assert method.state["alignment"].target[0] > 0.7
+
+
+# Statistics of the global batch under several processes
+
+class ThreadGather:
+    """An all-gather across threads that stand in for processes: each rank's tensor, in rank order."""
+
+    def __init__(self, world: int):
+        self.barrier, self.slots = threading.Barrier(world), [None] * world
+
+    def for_rank(self, rank: int):
+        def gather(tensor: torch.Tensor) -> torch.Tensor:
+            self.slots[rank] = tensor
+            self.barrier.wait()
+            everyone = torch.cat(self.slots)
+            self.barrier.wait()  # no rank overwrites its slot before every rank has read
+            return everyone
+        return gather
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("fixmatch", ["algorithm.confident_share=0.5", "algorithm.threshold=0.6"]),
+    ("uda", ["algorithm.confident_share=0.5", "algorithm.threshold=0.6"]),  # and TSA's count of kept labels
+    ("adamatch", ["algorithm.momentum=0"]),
+    ("freematch", ["algorithm.fairness_weight=0"]),  # the fairness term is per process (README)
+    ("softmatch", []),
+    ("fixmatch", ["algorithm.distribution_alignment=true", "algorithm.alignment_momentum=0.5"]),
+])
+def test_two_processes_see_the_statistics_of_the_global_batch(name, overrides):
+    labelled = {"x": logits_of([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.45, 0.55]]), "labels": torch.tensor([0, 1, 1, 1])}
+    weak = logits_of([[0.9, 0.1], [0.85, 0.15], [0.8, 0.2], [0.3, 0.7], [0.95, 0.05], [0.7, 0.3], [0.2, 0.8], [0.4, 0.6]])
+    unlabelled = views(weak, strong=weak.flip(1))
+
+    def run(method, labelled, unlabelled):
+        out = method.training_step(method.backbone, labelled, unlabelled, progress=0.5)
+        return out.loss.item(), out.mask, out.unlabelled_probs
+
+    one = run(make(name, Logits(), *overrides), labelled, unlabelled)
+    world, results = ThreadGather(2), [None, None]
+
+    def rank(r: int) -> None:
+        config = load_config(None, [f"algorithm.name={name}", *overrides]).algorithm
+        method = algorithm_class(name)(config)
+        method.setup(Logits(), RunContext(num_classes=2, pool_size=8, labelled_counts=torch.ones(2, dtype=torch.long),
+                                          gather=world.for_rank(r), num_processes=2, process_index=r))
+        share = {key: value[2 * r:2 * r + 2] for key, value in labelled.items()}
+        rows = slice(4 * r, 4 * r + 4)
+        results[r] = run(method, share, views(weak[rows], strong=weak.flip(1)[rows], index=range(8)[rows]))
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert torch.equal(torch.cat([results[0][1], results[1][1]]), one[1])  # the same examples kept
+    assert torch.allclose(torch.cat([results[0][2], results[1][2]]), one[2])  # the same targets
+    # the processes' mean loss (what averaging their gradients trains) is the global batch's
+    assert (results[0][0] + results[1][0]) / 2 == pytest.approx(one[0], rel=1e-6)

@@ -27,9 +27,10 @@ def tiny_model_without_dropout(tiny_model, tmp_path_factory) -> str:
     [],
     # running statistics: the alignment's mean of the predictions is over the gathered global
     # batch; threshold 0.5 passes every pseudo-label of two classes, so the aligned targets train
-    # every step (at 0.95 the tiny model's mask stays shut)
+    # every step (at 0.95 the tiny model's mask stays shut), and confident_share keeps the most
+    # confident half of each class as ranked in the global batch
     ["algorithm.name=fixmatch", "views.column=augmented", "algorithm.distribution_alignment=true",
-     "algorithm.threshold=0.5"],
+     "algorithm.threshold=0.5", "algorithm.confident_share=0.5"],
     # per-example state: each unlabelled example's ensemble prediction, updated from the gathered
     # rows and indices (rank order = the one process's order, see BatchStream._positions)
     ["algorithm.name=temporal_ensembling", "algorithm.unsup_weight=1.0", "algorithm.rampup=none"],

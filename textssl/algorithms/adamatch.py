@@ -43,4 +43,4 @@ class AdaMatch(FixMatch):
 
     def weights(self, probs, index, labelled_probs):
         self.state["alignment"].track_target(labelled_probs)
-        return relative_threshold_mask(probs, labelled_probs, self.config.threshold)
+        return relative_threshold_mask(probs, self.context.gather(labelled_probs), self.config.threshold)

@@ -25,7 +25,7 @@ class RunContext:
 
     `gather` concatenates a tensor across processes, in rank order (the identity on one
     process): statistics and per-example state computed from gathered tensors stay the same
-    on every process.
+    on every process, and equal those of one process that reads the whole global batch.
     """
 
     num_classes: int
@@ -35,8 +35,14 @@ class RunContext:
     """Labelled examples per class."""
     gather: Gather = single_process
     num_processes: int = 1
+    process_index: int = 0
     pool_prior: torch.Tensor | None = None
     """The unlabelled pool's class shares when the recipe gives them (`data.class_prior`)."""
+
+    def own_rows(self, everyone: torch.Tensor) -> torch.Tensor:
+        """This process's rows of a tensor gathered from every process's equal share."""
+        share = len(everyone) // self.num_processes
+        return everyone[self.process_index * share:(self.process_index + 1) * share]
 
 
 @dataclass
@@ -216,8 +222,9 @@ class SemiSupervised(Algorithm):
     def mask(self, probs: torch.Tensor, threshold: float) -> torch.Tensor:
         """The confidence mask, limited to the most confident `confident_share` of each class."""
         mask = confidence_mask(probs, threshold)
-        if self.config.confident_share < 1.0:
-            mask = mask * most_confident_per_class(probs, self.config.confident_share)
+        if self.config.confident_share < 1.0:  # ranked within the global batch, as one process ranks it
+            ranked = most_confident_per_class(self.context.gather(probs), self.config.confident_share)
+            mask = mask * self.context.own_rows(ranked)
         return mask
 
     def align(self, probs: torch.Tensor) -> torch.Tensor:

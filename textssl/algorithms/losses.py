@@ -12,6 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from textssl.algorithms.masks import Gather, single_process
+
 RAMPS = ("sigmoid", "linear", "cosine", "none")
 TSA_SCHEDULES = ("linear", "exp", "log", "none")
 
@@ -49,18 +51,21 @@ def tsa_threshold(schedule: str, progress: float, num_classes: int) -> float:
     return alpha * (1.0 - 1.0 / num_classes) + 1.0 / num_classes
 
 
-def tsa_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, threshold: float,
-                      label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def tsa_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, threshold: float, label_smoothing: float = 0.0,
+                      gather: Gather = single_process, num_processes: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy over the labelled examples the model is not yet sure of.
 
     An example is dropped once its correct-class probability exceeds `threshold`; the loss
-    is the sum over the kept ones divided by how many were kept (zero when none are).
+    is the sum over the kept ones divided by how many the global batch kept (zero when none
+    are). Each process divides its sum by its share of that count, so the mean over the
+    processes, which gradient averaging takes, is the global batch's loss.
     Returns the loss and the 0/1 mask of kept examples.
     """
     per_example = F.cross_entropy(logits, labels, reduction="none", label_smoothing=label_smoothing)
     correct_prob = torch.softmax(logits.detach(), dim=-1).gather(1, labels[:, None]).squeeze(1)
     keep = (correct_prob <= threshold).float()
-    return (per_example * keep).sum() / keep.sum().clamp_min(1.0), keep
+    kept_share = gather(keep).sum() / num_processes
+    return (per_example * keep).sum() / kept_share.clamp_min(1.0 / num_processes), keep
 
 
 def kl_consistency(target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

@@ -47,7 +47,8 @@ class UDA(SemiSupervised):
 
     def training_step(self, model, labelled, unlabelled, progress):
         eta = tsa_threshold(self.config.tsa, progress, self.num_classes)
-        supervised, kept = tsa_cross_entropy(model(labelled), labelled["labels"], eta, self.config.label_smoothing)
+        supervised, kept = tsa_cross_entropy(model(labelled), labelled["labels"], eta, self.config.label_smoothing,
+                                             self.context.gather, self.context.num_processes)
         probs = self.targets(model, unlabelled.weak)
         mask = self.mask(probs, self.config.threshold)
         target = sharpen(probs, self.config.temperature)

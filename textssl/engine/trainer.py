@@ -60,7 +60,8 @@ class Trainer:
         labelled_counts = torch.bincount(torch.as_tensor(data.labelled["label"]), minlength=self.num_classes)
         pool_prior = None if data.pool_prior is None else torch.as_tensor(data.pool_prior, dtype=torch.float32)
         algorithm.setup(model, RunContext(self.num_classes, len(data.unlabelled), labelled_counts,
-                                          gather=accelerator.gather, num_processes=world, pool_prior=pool_prior))
+                                          gather=accelerator.gather, num_processes=world, process_index=rank,
+                                          pool_prior=pool_prior))
 
         def eval_loader(dataset):
             return DataLoader(dataset, batch_size=args.eval_batch_size,
