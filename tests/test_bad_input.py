@@ -203,6 +203,17 @@ def test_a_checkpoint_file_carrying_pickled_code_is_refused_and_never_run(capsys
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("name, content, error", [
+    ("texts.txt", "fine\ncafé au lait\n".encode("latin-1"), "not UTF-8 text (byte 0xe9 at line 2); save it as UTF-8"),
+    ("texts.csv", b"text\nfine\n\xff\n", "not UTF-8 text (byte 0xff at line 3); save it as UTF-8"),
+    ("texts.json", b'[{"text": ', "could not be read as json: "),
+])
+def test_texts_to_predict_that_cannot_be_read(capsys, tmp_path, finished_run, name, content, error):
+    (tmp_path / name).write_bytes(content)
+    line = fails_with_one_line(capsys, str(run_folder(finished_run)), str(tmp_path / name), command="predict")
+    assert line.startswith(f"textssl: error: {tmp_path / name}: {error}")
+
+
 def test_a_run_folder_made_by_another_config_is_refused_and_kept(capsys, restored):
     folder = run_folder(restored)
     before = snapshot(folder)

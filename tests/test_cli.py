@@ -10,9 +10,9 @@ from textssl.cli import main
 from tests.conftest import sentiment_rows
 
 
-def fails_with_one_line(capsys, *argv: str) -> str:
+def fails_with_one_line(capsys, *argv: str, command: str = "train") -> str:
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", *argv])
+        main([command, *argv])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err  # progress bars of the data loading may come first
     errors = [line for line in err.splitlines() if line.startswith("textssl: error: ")]

@@ -50,7 +50,7 @@ def test_predict_writes_labels_and_probabilities_that_agree_with_evaluate(text_r
     assert labels == ["pos", "neg"]  # the run learns the cue words (test accuracy > 0.9 in test_engine)
     assert all(row["score_neg"] + row["score_pos"] == pytest.approx(1.0) for row in rows)
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(texts) + "\n"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\n".join(texts) + "\n").encode())))
     main(["predict", str(run), "-", "--out", str(tmp_path / "out.parquet")])
     assert pd.read_parquet(tmp_path / "out.parquet")["label"].tolist() == labels
 

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from textssl.config import DataConfig
 from textssl.data import load_splits
+from textssl.data.sources import check_utf8, decode_utf8
 from textssl.engine.checkpoint import completed
 from textssl.errors import TextsslError
 from textssl.models import CachedFeatureClassifier, Classifier, HFClassifier, build_image_model
@@ -161,8 +162,7 @@ def read_inputs(source: str, column: str | None, input_column: str) -> list:
     import sys
 
     if source == "-":
-        texts = [line.rstrip("\n") for line in sys.stdin]
-        return [text for text in texts if text.strip()]
+        return [line for line in decode_utf8(sys.stdin.buffer.read(), "stdin").splitlines() if line.strip()]
     path = Path(source)
     if not path.is_file():
         raise TextsslError(f"{source}: no such file")
@@ -171,8 +171,10 @@ def read_inputs(source: str, column: str | None, input_column: str) -> list:
             raise TextsslError(f"{source}: an image model reads a .npy array of uint8 images")
         images = np.load(path, allow_pickle=False)
         return list(images[:, None] if images.ndim == 3 else images)
+    if path.suffix in (".txt", ".csv", ".json", ".jsonl"):
+        check_utf8(path)
     if path.suffix == ".txt":
-        return [line for line in path.read_text().splitlines() if line.strip()]
+        return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     frame = _read_table(path)
     column = column or "text"
     if column not in frame.columns:
@@ -223,4 +225,8 @@ def _read_table(path: Path):
                ".json": pd.read_json, ".parquet": pd.read_parquet}
     if path.suffix not in readers:
         raise TextsslError(f"{path}: read .txt, .csv, .json, .jsonl, .parquet (or - for stdin)")
-    return readers[path.suffix](path)
+    try:
+        return readers[path.suffix](path)
+    except Exception as error:  # pandas raises many types for malformed files
+        raise TextsslError(f"{path}: could not be read as {path.suffix[1:]}: "
+                           f"{(str(error).splitlines() or [type(error).__name__])[0]}") from None

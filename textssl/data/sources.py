@@ -60,7 +60,7 @@ def _load_files(config: DataConfig) -> DatasetDict:
         if path.stat().st_size == 0:
             raise TextsslError(f"{path}: the file is empty")
         if file_format in TEXT_FORMATS:
-            _check_utf8(path)
+            check_utf8(path)
         try:
             dataset = load_dataset(file_format, data_files=str(path), split="train")
         except Exception as error:  # datasets raises many types for malformed files
@@ -71,19 +71,24 @@ def _load_files(config: DataConfig) -> DatasetDict:
     return DatasetDict(splits)
 
 
-def _check_utf8(path: Path) -> None:
+def check_utf8(path: Path) -> None:
     """A text file must be UTF-8: `datasets` reads other bytes into its string columns (JSON)
     or fails without saying where (CSV). Read in chunks that end at a line's end."""
     lines_before = 0
     with path.open("rb") as handle:
         while chunk := handle.read(READ_CHUNK) + handle.readline():
-            try:
-                chunk.decode("utf-8")
-            except UnicodeDecodeError as error:
-                line = lines_before + chunk.count(b"\n", 0, error.start) + 1
-                raise TextsslError(f"{path}: not UTF-8 text (byte 0x{chunk[error.start]:02x} at line {line}); "
-                                   f"save it as UTF-8") from None
+            decode_utf8(chunk, str(path), lines_before)
             lines_before += chunk.count(b"\n")
+
+
+def decode_utf8(data: bytes, source: str, lines_before: int = 0) -> str:
+    """`data` as text, or one error naming `source`, the first bad byte and its line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = lines_before + data.count(b"\n", 0, error.start) + 1
+        raise TextsslError(f"{source}: not UTF-8 text (byte 0x{data[error.start]:02x} at line {line}); "
+                           f"save it as UTF-8") from None
 
 
 def _load_hub(config: DataConfig) -> DatasetDict:
