@@ -6,6 +6,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import random  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
@@ -86,3 +88,9 @@ def tiny_config(tmp_path: Path, tiny_model: str, sentiment_csv: Path):
                 "train.eval_batch_size=64", "train.progress_bar=false"]
         return load_config(None, [*base, *overrides])
     return make
+
+
+def dead_pid() -> int:
+    """The process id of a process that has exited (what a killed run leaves in temporary names)."""
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              check=True).stdout)

@@ -4,11 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from textssl.cache import write_cache_folder
 from textssl.config import DataConfig
 from textssl.data import BatchStream, load_splits, prepare_data, sample_labelled
 from textssl.errors import TextsslError
 
-from conftest import sentiment_rows
+from conftest import dead_pid, sentiment_rows
 
 
 def data_config(path, **values) -> DataConfig:
@@ -159,3 +160,14 @@ def test_empty_file(tmp_path):
     path.write_text("")
     with pytest.raises(TextsslError, match="empty.csv: the file is empty"):
         load_splits(data_config(path))
+
+
+def test_a_cache_folder_is_written_whole_and_a_killed_writers_leftovers_are_removed(tmp_path):
+    target = tmp_path / "rotten_tomatoes-v1"
+    abandoned, live = target.with_name(f"{target.name}.tmp{dead_pid()}"), target.with_name(f"{target.name}.tmp1")
+    for folder in (abandoned, live):  # pid 1 runs as long as the machine does
+        folder.mkdir()
+        (folder / "part").write_text("half written")
+    write_cache_folder(target, lambda folder: folder.mkdir() or (folder / "data").write_text("whole"))
+    assert (target / "data").read_text() == "whole"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [target.name, live.name]

@@ -1,6 +1,7 @@
 """Semi-supervised runs through the engine: views, per-step analysis, hidden labels."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from textssl.algorithms import ALGORITHMS
 from textssl.errors import TextsslError
 from textssl.recipe import load_config
 from textssl.report import report, write_report
+
+from conftest import dead_pid
 
 RECIPES = Path(__file__).parents[1] / "recipes"
 UDA = ["algorithm.name=uda", "views.column=augmented", "algorithm.threshold=0.5", "train.uratio=2"]
@@ -162,11 +165,13 @@ def test_a_killed_view_build_resumes_from_its_finished_chunks(monkeypatch, tmp_p
         with pytest.raises(KeyboardInterrupt):
             augmented_views(texts, config, chunk_rows=8)
     [partial] = cache_dir().glob("views/*.partial")
-    (partial / "chunk-000000000024.arrow.tmp123").write_bytes(b"half a chunk")  # as a killed worker leaves it
+    (partial / f"chunk-000000000024.arrow.tmp{dead_pid()}").write_bytes(b"half a chunk")  # as a killed worker leaves it
+    live = partial / f"chunk-000000000032.arrow.tmp{os.getppid()}"  # a concurrent build's, still being written
+    live.write_bytes(b"being written")
     resumed = _counting_chunks(monkeypatch)
     views = augmented_views(texts, config, chunk_rows=8)["strong"]
     assert resumed == [24, 32, 40, 48]  # chunks 0, 8 and 16 were kept
-    assert not list(cache_dir().glob("views/*/*.tmp*"))
+    assert [path.name for path in cache_dir().glob("views/*/*.tmp*")] == [live.name]
 
     monkeypatch.setenv("TEXTSSL_CACHE", str(tmp_path / "uninterrupted"))
     assert augmented_views(texts, config, chunk_rows=8)["strong"] == views

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from textssl.batch import Batch, Views
 from textssl.config import ViewsConfig
-from textssl.cache import cache_dir
+from textssl.cache import cache_dir, own_temporary, remove_abandoned
 from textssl.errors import TextsslError
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,7 @@ def _build(texts: Dataset, config: ViewsConfig, key: dict, folder: Path, chunk_r
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         (partial / "key.json").write_text(json.dumps(key, indent=2))
-    for unfinished in partial.glob("chunk-*.tmp*"):  # chunks a killed build was writing
-        unfinished.unlink()
+    remove_abandoned(partial, "chunk-*")  # chunks a killed build was writing
     starts = [start for start in range(0, len(texts), chunk_rows) if not _chunk_path(partial, start).is_file()]
     workers = min(config.workers or os.cpu_count() or 1, len(starts))
     try:
@@ -162,7 +161,7 @@ def _write_chunk(job: tuple[Path, int, int, int]) -> int:
     rows = texts[start:start + chunk_rows]["text"]
     table = pa.table({SOURCE_COLUMN: augmenter(rows, n=copies, ids=range(start, start + len(rows)))})
     target = _chunk_path(folder, start)
-    written = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    written = own_temporary(target)
     with pa.OSFile(str(written), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     os.replace(written, target)

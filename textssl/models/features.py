@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel
 
-from textssl.cache import cache_dir
+from textssl.cache import cache_dir, own_temporary, remove_abandoned
 from textssl.errors import TextsslError
 from textssl.models.base import Batch, Classifier
 from textssl.models.hf import load_pretrained
@@ -82,7 +81,7 @@ class SentenceEncoder:
         self._append(keys, vectors)
         self.folder.mkdir(parents=True, exist_ok=True)
         shard = self.folder / f"{hashlib.sha1(b''.join(keys)).hexdigest()}.npz"
-        partial = shard.with_name(f"{shard.name}.tmp{os.getpid()}")
+        partial = own_temporary(shard)
         with partial.open("wb") as handle:  # keys as raw bytes: numpy's S20 would drop trailing zero bytes
             np.savez(handle, keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES), vectors=vectors)
         partial.replace(shard)
@@ -98,6 +97,8 @@ class SentenceEncoder:
         self._rows.update({key: used + i for i, key in enumerate(keys)})
 
     def _load_shards(self) -> None:
+        if self.folder.is_dir():
+            remove_abandoned(self.folder, "*.npz")
         for shard in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
             with np.load(shard) as stored:
                 keys = [row.tobytes() for row in stored["keys"]]
