@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textssl.algorithms import RunContext, algorithm_class
+from textssl.algorithms import ALGORITHMS, RunContext, SemiSupervised, algorithm_class
 from textssl.algorithms import ict as ict_module
 from textssl.algorithms.freematch import fairness_loss
 from textssl.algorithms.losses import mixup_weight
@@ -17,6 +17,7 @@ from textssl.algorithms.masks import (DistributionAlignment, FlexMatchThreshold,
 from textssl.algorithms.mixmatch import guess_labels
 from textssl.algorithms.temporal_ensembling import EnsemblePredictions
 from textssl.batch import Views
+from textssl.errors import TextsslError
 from textssl.models import Classifier, frozen_norm_statistics
 from textssl.recipe import load_config
 
@@ -55,11 +56,12 @@ def logits_of(probs: list[list[float]]) -> torch.Tensor:
     return torch.log(torch.tensor(probs))
 
 
-def make(name: str, model: Classifier, *overrides: str, num_classes: int = 2, pool_size: int = 8):
+def make(name: str, model: Classifier, *overrides: str, num_classes: int = 2, pool_size: int = 8,
+         labelled_counts: torch.Tensor | None = None):
     config = load_config(None, [f"algorithm.name={name}", *overrides]).algorithm
     method = algorithm_class(name)(config)
-    method.setup(model, RunContext(num_classes=num_classes, pool_size=pool_size,
-                                   labelled_counts=torch.ones(num_classes, dtype=torch.long)))
+    labelled_counts = torch.ones(num_classes, dtype=torch.long) if labelled_counts is None else labelled_counts
+    method.setup(model, RunContext(num_classes=num_classes, pool_size=pool_size, labelled_counts=labelled_counts))
     return method
 
 
@@ -488,3 +490,41 @@ def test_two_processes_see_the_statistics_of_the_global_batch(name, overrides):
     assert torch.allclose(torch.cat([results[0][2], results[1][2]]), one[2])  # the same targets
     # the processes' mean loss (what averaging their gradients trains) is the global batch's
     assert (results[0][0] + results[1][0]) / 2 == pytest.approx(one[0], rel=1e-6)
+
+
+# Options a method cannot honour are refused, never ignored
+
+SEMI_SUPERVISED = [name for name, cls in ALGORITHMS.items() if issubclass(cls, SemiSupervised)]
+
+
+def step_with(name: str, *overrides: str):
+    """The output of one step of `name` on a skewed unlabelled batch that every threshold passes."""
+    torch.manual_seed(0)
+    method = make(name, Logits(), *overrides, labelled_counts=torch.tensor([1, 3]))
+    weak = logits_of([[0.999, 0.001], [0.998, 0.002], [0.997, 0.003], [0.996, 0.004], [0.995, 0.005],
+                      [0.994, 0.006], [0.002, 0.998], [0.001, 0.999]])
+    batch = Views([{"x": weak}] * method.weak_views, [{"x": weak.flip(1)}] * method.strong_views, torch.arange(8))
+    return method.training_step(method.backbone, LABELLED, batch, progress=1.0)
+
+
+@pytest.mark.parametrize("name", SEMI_SUPERVISED)
+def test_distribution_alignment_is_refused_by_the_methods_it_would_not_change(name):
+    option = ["algorithm.distribution_alignment=true", "algorithm.alignment_momentum=0"]
+    if algorithm_class(name).refuses_alignment:
+        with pytest.raises(TextsslError, match=rf"^algorithm.distribution_alignment: {name} does not take it \("):
+            make(name, Logits(), *option)
+        return
+    # the batch leans 6:2 to class 0 and the labelled draw 1:3 to class 1 (softmatch's own
+    # alignment is to uniform): the aligned targets move
+    plain, aligned = step_with(name), step_with(name, *option)
+    assert not torch.allclose(plain.unlabelled_probs, aligned.unlabelled_probs)
+
+
+@pytest.mark.parametrize("name", SEMI_SUPERVISED)
+def test_confident_share_is_refused_by_the_methods_without_a_fixed_threshold(name):
+    if not algorithm_class(name).masks_by_confidence:
+        with pytest.raises(TextsslError, match=rf"^algorithm.confident_share: {name} has no fixed-threshold mask"):
+            make(name, Logits(), "algorithm.confident_share=0.5")
+        return
+    assert step_with(name).mask.sum() == 8
+    assert step_with(name, "algorithm.confident_share=0.5").mask.tolist() == [1, 1, 1, 0, 0, 0, 0, 1]

@@ -170,6 +170,20 @@ class SemiSupervised(Algorithm):
 
     Config = SemiSupervisedConfig
     config: SemiSupervisedConfig
+    refuses_alignment: ClassVar[str | None] = None
+    """Why the method does not take `distribution_alignment` (None: its targets come from
+    `targets`, which alignment acts on)."""
+    masks_by_confidence: ClassVar[bool] = False
+    """Whether the method's mask is `mask`, which `confident_share` limits."""
+
+    def __init__(self, config: SemiSupervisedConfig):
+        super().__init__(config)
+        if config.distribution_alignment and self.refuses_alignment:
+            raise TextsslError(f"algorithm.distribution_alignment: {self.name} does not take it "
+                               f"({self.refuses_alignment}); leave it false")
+        if config.confident_share < 1.0 and not self.masks_by_confidence:
+            raise TextsslError(f"algorithm.confident_share: {self.name} has no fixed-threshold mask for it to limit "
+                               f"(fixmatch, uda and pseudo_label have); leave it at 1.0")
 
     def setup(self, model: Classifier, context: RunContext) -> None:
         super().setup(model, context)

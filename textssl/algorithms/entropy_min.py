@@ -26,6 +26,7 @@ class EntropyMinConfig(SemiSupervisedConfig):
 @register
 class EntropyMin(SemiSupervised):
     name = "entropy_min"
+    refuses_alignment = "it has no targets"
     Config = EntropyMinConfig
 
     def training_step(self, model, labelled, unlabelled, progress):

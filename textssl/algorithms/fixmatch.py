@@ -30,6 +30,7 @@ class FixMatchConfig(SemiSupervisedConfig):
 @register
 class FixMatch(SemiSupervised):
     name = "fixmatch"
+    masks_by_confidence = True
     Config = FixMatchConfig
     strong_views = 1
     needs_strong_view = True

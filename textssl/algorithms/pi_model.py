@@ -28,6 +28,7 @@ class PiModelConfig(SemiSupervisedConfig):
 @register
 class PiModel(SemiSupervised):
     name = "pi_model"
+    refuses_alignment = "its targets are a second pass of the model, not pseudo-labels"
     Config = PiModelConfig
     weak_views = 2
 

@@ -30,6 +30,7 @@ class PseudoLabelConfig(SemiSupervisedConfig):
 @register
 class PseudoLabel(SemiSupervised):
     name = "pseudo_label"
+    masks_by_confidence = True
     Config = PseudoLabelConfig
 
     def training_step(self, model, labelled, unlabelled, progress):

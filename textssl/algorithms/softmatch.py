@@ -31,6 +31,7 @@ class SoftMatchConfig(FixMatchConfig):
 @register
 class SoftMatch(FixMatch):
     name = "softmatch"
+    masks_by_confidence = False  # its own mask replaces the fixed threshold
     Config = SoftMatchConfig
     config: SoftMatchConfig
 

@@ -41,6 +41,7 @@ class UDAConfig(SemiSupervisedConfig):
 @register
 class UDA(SemiSupervised):
     name = "uda"
+    masks_by_confidence = True
     Config = UDAConfig
     strong_views = 1
     needs_strong_view = True
