@@ -26,12 +26,12 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading
 from tqdm.auto import tqdm
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoModel
 
 from textssl.recipe import load_config
 from textssl.data import sample_labelled
 from textssl.data.sources import load_splits
-from textssl.models.hf import resolve_model_path
+from textssl.models.hf import load_pretrained
 
 SELF_TRAINING_SHARES = (0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -87,8 +87,8 @@ def main() -> None:
     splits = load_splits(config.data)
     names = splits["train"].features["label"].names
     labels, test_labels = np.asarray(splits["train"]["label"]), np.asarray(splits["test"]["label"])
-    path = resolve_model_path(config.model.name)
-    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    tokenizer, model = load_pretrained(config.model.name, AutoModel, trust_remote_code=False)
+    model.eval()
     pools = embed(splits["train"]["text"], tokenizer, model, config.data.max_length)
     tests = embed(splits["test"]["text"], tokenizer, model, config.data.max_length)
 

@@ -27,7 +27,7 @@ from transformers import AutoModelForSequenceClassification
 from textssl.engine.optim import build_optimizer, build_scheduler
 from textssl.recipe import load_config
 from textssl.run import Run, build_run
-from textssl.models.hf import resolve_model_path
+from textssl.models.hf import load_pretrained
 
 RECIPE = "recipes/text/supervised.yaml"
 
@@ -46,8 +46,8 @@ def bare_loop(run: Run) -> float:
     """The same steps by hand on a fresh transformers model; steps per second."""
     config, trainer = run.config.train, run.trainer
     torch.manual_seed(config.seed)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        resolve_model_path(run.config.model.name), num_labels=len(trainer.data.label_names))
+    _, model = load_pretrained(run.config.model.name, AutoModelForSequenceClassification, trust_remote_code=False,
+                               num_labels=len(trainer.data.label_names))
     optimizer = build_optimizer(model, config)
     scheduler = build_scheduler(optimizer, config)
     model.train()

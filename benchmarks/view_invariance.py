@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification
 
 from textssl.config import DataConfig, ViewsConfig
 from textssl.data.sources import load_splits
 from textssl.data.views import augmented_views
+from textssl.models.hf import load_pretrained
 
 VIEWS = ("backtranslation:backend=apertium", "tfidf:p=0.3", "tfidf:p=0.7", "uniform:p=0.3")
 
@@ -66,8 +67,9 @@ def main() -> None:
              "", "| model | view | accuracy on original / view | agreement: all / confident (share) | KL |",
              "|---|---|---|---|---|"]
     for model_dir in args.models:
-        tokenizer = AutoTokenizer.from_pretrained(model_dir / "model")
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir / "model").eval()
+        tokenizer, model = load_pretrained(str(model_dir / "model"), AutoModelForSequenceClassification,
+                                           trust_remote_code=False)
+        model.eval()
         p = probabilities(tokenizer, model, original)
         confident = p.max(1).values >= args.threshold
         for ops, view_texts in views.items():
