@@ -27,7 +27,9 @@ import filecmp
 import os
 import platform
 import resource
+import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -184,6 +186,13 @@ def run_child(method: str, size: int, workdir: Path, cache: Path) -> dict:
     return json.loads(out.read_text())
 
 
+def median_row(runs: list[dict]) -> dict:
+    """The median of each measurement over repeated runs of one setting (memory varies by
+    tens of MB from run to run: allocator and thread timing)."""
+    return {key: statistics.median(row[key] for row in runs)
+            if all(isinstance(row[key], (int, float)) for row in runs) else runs[0][key] for key in runs[0]}
+
+
 def table(rows: list[dict], baseline: dict[str, dict]) -> list[str]:
     gib = 1024 ** 3
     lines = ["| method | pool | start | start-up (s) | views built (texts/s) | steps/s | peak RSS (GiB) | "
@@ -206,6 +215,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--starts", nargs="+", default=["cold", "warm"], choices=["cold", "warm"],
                         help="warm alone reuses the caches an earlier cold run left in --workdir")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each setting; the table shows medians")
     parser.add_argument("--workdir", type=Path, required=True, help="pools, caches and runs (not committed)")
     parser.add_argument("--results", type=Path, help="write the Markdown table here")
     parser.add_argument("--kill-views-after", type=int, metavar="CHUNKS",
@@ -235,25 +245,33 @@ def main() -> None:
             with args.results.open("a") as results:
                 results.write("\n".join(lines) + "\n")
         return
-    rows = []
+    rows, every_run = [], []
     for size in args.sizes:
         write_pool(size, args.workdir)
         for method in args.methods:
             cache = args.workdir / "cache" / f"{method}-{size}"
-            for start in args.starts:
-                row = {**run_child(method, size, args.workdir, cache), "start": start}
-                print(json.dumps(row), flush=True)
-                rows.append(row)
+            runs: dict[str, list[dict]] = {start: [] for start in args.starts}
+            for repeat in range(args.repeats):
+                if "cold" in args.starts:
+                    shutil.rmtree(cache, ignore_errors=True)
+                for start in args.starts:
+                    row = {**run_child(method, size, args.workdir, cache), "start": start, "repeat": repeat}
+                    print(json.dumps(row), flush=True)
+                    runs[start].append(row)
+            every_run += [row for start in args.starts for row in runs[start]]
+            rows += [median_row(runs[start]) for start in args.starts]
     baseline = {(row["method"], row["start"]): row for row in rows if row["pool"] == min(args.sizes)}
     lines = table(rows, baseline)
     print("\n".join(lines))
     if args.results:
-        command = f"--sizes {' '.join(map(str, args.sizes))} --starts {' '.join(args.starts)}"
+        command = (f"--sizes {' '.join(map(str, args.sizes))} --methods {' '.join(args.methods)} "
+                   f"--starts {' '.join(args.starts)} --repeats {args.repeats}")
+        repeats = f"; each row the median of {args.repeats} runs" if args.repeats > 1 else ""
         header = ["# Scale: memory and time against the size of the unlabelled pool", "",
-                  f"`python benchmarks/scale.py {command} --workdir WORKDIR "
-                  f"--results {args.results}` — {platform.machine()}, {os.cpu_count()} CPUs, one run at a time.", ""]
+                  f"`python benchmarks/scale.py {command} --workdir WORKDIR --results {args.results}` — "
+                  f"{platform.machine()}, {os.cpu_count()} CPUs, one run at a time{repeats}.", ""]
         args.results.write_text("\n".join([*header, *lines]) + "\n")
-        args.results.with_suffix(".jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        args.results.with_suffix(".jsonl").write_text("".join(json.dumps(row) + "\n" for row in every_run))
 
 if __name__ == "__main__":
     main()

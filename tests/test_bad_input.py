@@ -283,7 +283,11 @@ def test_trust_remote_code_reaches_every_load_only_as_the_recipe_says(loads, tmp
     backbone.load_weights(Path(tiny_model))  # a run's saved model
     backbone.save_pretrained(config.output_dir / "model")
     (config.output_dir / "config.yaml").write_text(config.to_yaml())
-    load_classifier(config.output_dir)  # evaluate / predict, following the run's recipe
+    if trust:  # evaluate / predict: a run folder may come from someone else, so its caller must trust it too
+        with pytest.raises(TextsslError, match=rf"^{config.output_dir}: its recipe set model.trust_remote_code=true, so "
+                                               r"loading it runs the model's own code; pass --trust-remote-code"):
+            load_classifier(config.output_dir)
+    load_classifier(config.output_dir, trust_remote_code=trust)
     build_run(tiny_config("model.cached_features=true", *asked))  # the frozen encoder
     pretrain(load_pretrain_config(None, [*csv_args(sentiment_csv), f"model.name={tiny_model}", "data.max_length=16",
                                          f"pretrain.output_dir={tmp_path / 'pretrained'}", "pretrain.objective=mlm",

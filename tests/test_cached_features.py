@@ -27,7 +27,9 @@ def test_each_text_is_encoded_once_and_the_cache_follows_the_weights(tiny_model,
     monkeypatch.setattr(SentenceEncoder, "_encode", lambda self, texts: encoded.extend(texts) or original(self, texts))
 
     first = SentenceEncoder(tiny_model, max_length=16)
+    started_alongside = SentenceEncoder(tiny_model, max_length=16)  # another process, built before the cache
     vectors = first([*TEXTS, TEXTS[0]])
+    assert np.array_equal(started_alongside(TEXTS), vectors[:-1])  # it reads what `first` wrote meanwhile
     assert encoded == TEXTS and np.array_equal(vectors[0], vectors[-1])
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
 

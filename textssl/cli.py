@@ -11,6 +11,8 @@ from pathlib import Path
 
 from textssl.errors import TextsslError
 
+TRUSTING = "run the model's own code, for a run whose recipe set model.trust_remote_code (trust it first)"
+
 
 def _recipe_and_overrides(args: argparse.Namespace) -> tuple[str | None, list[str]]:
     """The recipe may be left out: then the first argument is already an override."""
@@ -41,7 +43,7 @@ def _pretrain(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from textssl.inference import evaluate, evaluation_table
 
-    result = evaluate(args.target, args.data, args.split)
+    result = evaluate(args.target, args.data, args.split, trust_remote_code=args.trust_remote_code)
     print(evaluation_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -50,7 +52,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     from textssl.inference import load_classifier, predictions_table, read_inputs, write_table
 
-    model = load_classifier(args.target)
+    model = load_classifier(args.target, args.trust_remote_code)
     inputs = read_inputs(args.input, args.column, model.input_column)
     write_table(predictions_table(model, inputs, args.batch_size, progress=args.out is not None), args.out)
 
@@ -94,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     evaluating.add_argument("--data", help="a built-in or Hub dataset, or a file (scored whole); default: the run's")
     evaluating.add_argument("--split", default="test", help="the split of a dataset (default: test)")
     evaluating.add_argument("--json", metavar="FILE", help="also write the result as JSON")
+    evaluating.add_argument("--trust-remote-code", action="store_true", help=TRUSTING)
     evaluating.set_defaults(run=_evaluate)
     predicting = commands.add_parser("predict", help="label new texts (or images) with class probabilities")
     predicting.add_argument("target", metavar="RUN_OR_MODEL", help="a run folder or a saved model folder")
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     predicting.add_argument("--out", help=".csv, .jsonl or .parquet (default: JSON lines on stdout)")
     predicting.add_argument("--column", help="the text column of a table file (default: text)")
     predicting.add_argument("--batch-size", type=int, default=64)
+    predicting.add_argument("--trust-remote-code", action="store_true", help=TRUSTING)
     predicting.set_defaults(run=_predict)
     reporting = commands.add_parser("report", help="a run's training dynamics as a table, and report.md with plots")
     reporting.add_argument("run_folder", metavar="RUN", help="the run folder (train.output_dir) or its metrics.jsonl")

@@ -61,13 +61,19 @@ def saved_label_names(saved: dict) -> list[str]:
     return [labels[str(i)] for i in range(len(labels))]
 
 
-def load_classifier(run_or_model: str | Path) -> Classifier:
-    """The trained model as a textssl `Classifier`, in eval mode."""
+def load_classifier(run_or_model: str | Path, trust_remote_code: bool = False) -> Classifier:
+    """The trained model as a textssl `Classifier`, in eval mode.
+
+    A run whose recipe set `model.trust_remote_code` loads only when the caller trusts its
+    code too: the run folder may come from someone else.
+    """
     folder, config = model_folder(run_or_model), run_config(run_or_model)
     saved = json.loads((folder / "config.json").read_text())
     max_length = config["data"]["max_length"] if config else saved.get("max_length", DEFAULT_MAX_LENGTH)
     kind, names = saved_kind(saved), saved_label_names(saved)
-    trust_remote_code = bool(config and config["model"].get("trust_remote_code"))  # as the run's recipe asked
+    if config and config["model"].get("trust_remote_code") and not trust_remote_code:
+        raise TextsslError(f"{run_or_model}: its recipe set model.trust_remote_code=true, so loading it runs the "
+                           f"model's own code; pass --trust-remote-code (trust_remote_code=True) if you trust it")
     if kind == "image":
         model = build_image_model(saved["architecture"], names)
         if model is None:
@@ -83,12 +89,12 @@ def load_classifier(run_or_model: str | Path) -> Classifier:
     return model.eval()
 
 
-def load(run_or_model: str | Path) -> Any:
+def load(run_or_model: str | Path, trust_remote_code: bool = False) -> Any:
     """A text model as a transformers `pipeline("text-classification")`; otherwise (an image
     network, a head over cached features) the textssl `Classifier`, with `probabilities`."""
     from transformers import pipeline
 
-    model = load_classifier(run_or_model)
+    model = load_classifier(run_or_model, trust_remote_code)
     if isinstance(model, HFClassifier):
         return pipeline("text-classification", model=model.model, tokenizer=model.tokenizer, top_k=None)
     return model
@@ -105,11 +111,11 @@ def probabilities(model: Classifier, inputs: list, batch_size: int = 64, progres
 
 
 def evaluate(run_or_model: str | Path, data: str | None = None, split: str = "test",
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, trust_remote_code: bool = False) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision / recall / F1 and the confusion matrix on
     `split` of `data` (a built-in, a Hub dataset, or a file: then every row of it), or of
     the run's own data when `data` is None."""
-    model, config = load_classifier(run_or_model), run_config(run_or_model)
+    model, config = load_classifier(run_or_model, trust_remote_code), run_config(run_or_model)
     if data is None and config is None:
         raise TextsslError(f"{run_or_model}: a model folder without its run; name the data with --data")
     settings = DataConfig(**{**(config["data"] if config else {}), **({"dataset": data} if data else {})})

@@ -54,6 +54,9 @@ class SentenceEncoder:
         self.folder = cache_dir() / "features" / self.fingerprint[:24]
         self._rows: dict[bytes, int] = {}
         self._vectors = np.zeros((0, self.dim), dtype=np.float32)  # rows beyond len(self._rows) are spare room
+        self._shards: set[str] = set()  # the shard files read or written
+        if self.folder.is_dir():
+            remove_abandoned(self.folder, "*.npz")
         self._load_shards()
 
     def __deepcopy__(self, memo: dict) -> SentenceEncoder:
@@ -62,6 +65,9 @@ class SentenceEncoder:
     def __call__(self, texts: list[str]) -> np.ndarray:
         keys = [hashlib.sha1(text.encode()).digest() for text in texts]
         missing = list(dict.fromkeys(key for key in keys if key not in self._rows))
+        if missing:  # another process may have encoded them since (several processes: the main one first)
+            self._load_shards()
+            missing = [key for key in missing if key not in self._rows]
         if missing:
             first = {key: text for key, text in zip(keys, texts)}
             self._add(missing, self._encode([first[key] for key in missing]))
@@ -85,6 +91,7 @@ class SentenceEncoder:
         with partial.open("wb") as handle:  # keys as raw bytes: numpy's S20 would drop trailing zero bytes
             np.savez(handle, keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES), vectors=vectors)
         partial.replace(shard)
+        self._shards.add(shard.name)
 
     def _append(self, keys: list[bytes], vectors: np.ndarray) -> None:
         """Room grows by doubling, so a pool of a million texts is not copied once per batch."""
@@ -97,9 +104,11 @@ class SentenceEncoder:
         self._rows.update({key: used + i for i, key in enumerate(keys)})
 
     def _load_shards(self) -> None:
-        if self.folder.is_dir():
-            remove_abandoned(self.folder, "*.npz")
+        """Read the shards not read or written yet."""
         for shard in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
+            if shard.name in self._shards:
+                continue
+            self._shards.add(shard.name)
             with np.load(shard) as stored:
                 keys = [row.tobytes() for row in stored["keys"]]
                 fresh = [i for i, key in enumerate(keys) if key not in self._rows]
