@@ -57,11 +57,13 @@ def logits_of(probs: list[list[float]]) -> torch.Tensor:
 
 
 def make(name: str, model: Classifier, *overrides: str, num_classes: int = 2, pool_size: int = 8,
-         labelled_counts: torch.Tensor | None = None):
+         labelled_counts: torch.Tensor | None = None, **context):
+    """The method `name`, set up; `context`: further `RunContext` fields (gather, process_index, ...)."""
     config = load_config(None, [f"algorithm.name={name}", *overrides]).algorithm
     method = algorithm_class(name)(config)
     labelled_counts = torch.ones(num_classes, dtype=torch.long) if labelled_counts is None else labelled_counts
-    method.setup(model, RunContext(num_classes=num_classes, pool_size=pool_size, labelled_counts=labelled_counts))
+    method.setup(model, RunContext(num_classes=num_classes, pool_size=pool_size, labelled_counts=labelled_counts,
+                                   **context))
     return method
 
 
@@ -440,7 +442,7 @@ class ThreadGather:
     """An all-gather across threads that stand in for processes: each rank's tensor, in rank order."""
 
     def __init__(self, world: int):
-        self.barrier, self.slots = threading.Barrier(world), [None] * world
+        self.barrier, self.slots = threading.Barrier(world, timeout=60), [None] * world  # a failing rank breaks it
 
     def for_rank(self, rank: int):
         def gather(tensor: torch.Tensor) -> torch.Tensor:
@@ -473,10 +475,7 @@ def test_two_processes_see_the_statistics_of_the_global_batch(name, overrides):
     world, results = ThreadGather(2), [None, None]
 
     def rank(r: int) -> None:
-        config = load_config(None, [f"algorithm.name={name}", *overrides]).algorithm
-        method = algorithm_class(name)(config)
-        method.setup(Logits(), RunContext(num_classes=2, pool_size=8, labelled_counts=torch.ones(2, dtype=torch.long),
-                                          gather=world.for_rank(r), num_processes=2, process_index=r))
+        method = make(name, Logits(), *overrides, gather=world.for_rank(r), num_processes=2, process_index=r)
         share = {key: value[2 * r:2 * r + 2] for key, value in labelled.items()}
         rows = slice(4 * r, 4 * r + 4)
         results[r] = run(method, share, views(weak[rows], strong=weak.flip(1)[rows], index=range(8)[rows]))
