@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from datasets import ClassLabel, Dataset, DatasetDict
 
 from textssl.cache import write_cache_folder
 from textssl.config import DataConfig
@@ -106,7 +107,6 @@ def test_a_given_pool_prior_is_normalised_and_must_name_every_class(sentiment_cs
 
 def test_stream_is_a_function_of_the_step_and_covers_each_epoch():
     dataset = pd.DataFrame({"x": range(10)})
-    from datasets import Dataset
     stream = BatchStream(Dataset.from_pandas(dataset), 4, seed=(0, 0))
     first_epochs = np.concatenate([stream.indices(step) for step in range(5)])  # 20 positions = 2 epochs
     assert sorted(first_epochs[:10]) == list(range(10)) and sorted(first_epochs[10:]) == list(range(10))
@@ -171,3 +171,21 @@ def test_a_cache_folder_is_written_whole_and_a_killed_writers_leftovers_are_remo
     write_cache_folder(target, lambda folder: folder.mkdir() or (folder / "data").write_text("whole"))
     assert (target / "data").read_text() == "whole"
     assert sorted(path.name for path in tmp_path.iterdir()) == [target.name, live.name]
+
+
+def test_each_input_column_is_preprocessed_alone_so_no_pass_reads_another_passs_output():
+    texts = [f"text {i}" for i in range(6)]
+    pool = Dataset.from_dict({"text": texts, "label": [0, 1] * 3, "strong": [f"{t} again" for t in texts]})
+    pool = pool.cast_column("label", ClassLabel(names=["a", "b"]))
+    splits = DatasetDict({"train": pool, "dev": pool.remove_columns("strong"), "test": pool.remove_columns("strong")})
+    read: list[list[str]] = []
+
+    def length(rows):
+        read.append(sorted(rows))
+        return {"length": [len(t) for t in rows["text"]]}
+
+    data = prepare_data(splits, length, labels_per_class=1, num_labels=None, seed=0)
+    assert read[:2] == [["text"], ["text"]]  # the pool's texts, then its strong views; dev and test follow
+    assert sorted(data.unlabelled.column_names) == ["length", "strong_length"]
+    rows = data.unlabelled[:]
+    assert rows["strong_length"] == [[length + len(" again")] for length in rows["length"]]
