@@ -177,10 +177,10 @@ def read_inputs(source: str, column: str | None, input_column: str) -> list:
             raise TextsslError(f"{source}: an image model reads a .npy array of uint8 images")
         images = np.load(path, allow_pickle=False)
         return list(images[:, None] if images.ndim == 3 else images)
-    if path.suffix in (".txt", ".csv", ".json", ".jsonl"):
-        check_utf8(path)
     if path.suffix == ".txt":
-        return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [line for line in decode_utf8(path.read_bytes(), str(path)).splitlines() if line.strip()]
+    if path.suffix in (".csv", ".json", ".jsonl"):
+        check_utf8(path)
     frame = _read_table(path)
     column = column or "text"
     if column not in frame.columns:

@@ -1,8 +1,8 @@
 """The training loop: one algorithm, any backbone, on accelerate.
 
 Every step draws a labelled batch and an unlabelled batch (`uratio` times larger; none for
-a method that reads no unlabelled example), makes the views the algorithm asks for, and asks the algorithm for a loss; callbacks log,
-evaluate and checkpoint. Batches are a pure function of the step (see `BatchStream`), so a
+a method that reads no unlabelled example), makes the views the algorithm asks for, and
+asks the algorithm for a loss; callbacks log, evaluate and checkpoint. Batches are a pure function of the step (see `BatchStream`), so a
 checkpoint needs only the step besides what accelerate saves (model, optimizer,
 scheduler, algorithm state, RNG states of every process).
 """

@@ -55,8 +55,7 @@ class SentenceEncoder:
         self._rows: dict[bytes, int] = {}
         self._vectors = np.zeros((0, self.dim), dtype=np.float32)  # rows beyond len(self._rows) are spare room
         self._shards: set[str] = set()  # the shard files read or written
-        if self.folder.is_dir():
-            remove_abandoned(self.folder, "*.npz")
+        remove_abandoned(self.folder, "*.npz")
         self._load_shards()
 
     def __deepcopy__(self, memo: dict) -> SentenceEncoder:
