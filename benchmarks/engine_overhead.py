@@ -47,13 +47,13 @@ def bare_loop(run: Run) -> float:
     config, trainer = run.config.train, run.trainer
     torch.manual_seed(config.seed)
     _, model = load_pretrained(run.config.model.name, AutoModelForSequenceClassification, trust_remote_code=False,
-                               num_labels=len(trainer.data.label_names))
+                               num_labels=len(run.task.data.label_names))
     optimizer = build_optimizer(model, config)
     scheduler = build_scheduler(optimizer, config)
     model.train()
     started = time.perf_counter()
     for step in range(config.max_steps):
-        batch = trainer.batches(step)[0]
+        batch = run.task.batch(step, trainer.accelerator.device)[0]
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = F.cross_entropy(logits, batch["labels"])
         loss.backward()

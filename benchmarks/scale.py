@@ -122,7 +122,7 @@ def measure(method: str, size: int, workdir: Path, launched_at: float) -> dict:
         return splits
 
     class FirstStep(Callback):
-        def on_train_begin(self, trainer, state):
+        def on_train_begin(self, loop, state):
             timings["startup_seconds"] = time.time() - launched_at
 
     textssl.run.with_augmented_views = timed_views
@@ -147,7 +147,7 @@ def build_views(pool: Path, workers: int) -> None:
     from datasets import load_dataset
 
     from textssl.config import ViewsConfig
-    from textssl.data.views import augmented_views
+    from textssl.data.view_cache import augmented_views
 
     texts = load_dataset("parquet", data_files=str(pool), split="train").select_columns(["text"])
     augmented_views(texts, ViewsConfig(augment=["tfidf:p=0.7"], workers=workers))

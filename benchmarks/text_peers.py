@@ -36,7 +36,7 @@ from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 from textssl.config import DataConfig
 from textssl.data import load_splits, sample_labelled
 from textssl.engine.evaluation import classification_metrics
-from textssl.models import SentenceEncoder
+from textssl.models.features import SentenceEncoder
 from textssl.models.hf import resolve_model_path
 
 PEERS = ("setfit", "logreg", "label_spreading", "self_training")

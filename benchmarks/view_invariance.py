@@ -25,7 +25,7 @@ from transformers import AutoModelForSequenceClassification
 
 from textssl.config import DataConfig, ViewsConfig
 from textssl.data.sources import load_splits
-from textssl.data.views import augmented_views
+from textssl.data.view_cache import augmented_views
 from textssl.models.hf import load_pretrained
 
 VIEWS = ("backtranslation:backend=apertium", "tfidf:p=0.3", "tfidf:p=0.7", "uniform:p=0.3")

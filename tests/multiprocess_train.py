@@ -26,11 +26,11 @@ if __name__ == "__main__":
     report_dir, overrides = Path(sys.argv[1]), sys.argv[2:]
     run = ReportingRun(**vars(build_run(load_config(None, overrides))))
     trainer = run.trainer
-    initial, initial_state = digest(trainer.backbone), digest(trainer.algorithm.state)
-    first_batch = trainer.labelled.indices(0).tolist()
+    initial, initial_state = digest(trainer.backbone), digest(run.task.algorithm.state)
+    first_batch = run.task.labelled.indices(0).tolist()
     run.execute()
     rank = trainer.accelerator.process_index
     (report_dir / f"rank{rank}.json").write_text(json.dumps({
         "world": trainer.accelerator.num_processes, "initial": initial, "trained": run.trained,
-        "initial_state": initial_state, "state": digest(trainer.algorithm.state),
+        "initial_state": initial_state, "state": digest(run.task.algorithm.state),
         "first_batch": first_batch, "backend": str(trainer.accelerator.distributed_type)}))

@@ -166,7 +166,7 @@ def test_each_method_lowers_its_losses_on_a_toy_problem(name):
 
     def views() -> tuple[Views, torch.Tensor]:
         x_u, y_u = blobs(64, generator)
-        weak = [x_u] + [x_u + 0.1 * torch.randn(x_u.shape, generator=generator) for _ in range(method.weak_views - 1)]
+        weak = [x_u] + [x_u + 0.1 * torch.randn(x_u.shape, generator=generator) for _ in range(method.needs.weak_views - 1)]
         strong = x_u + 0.5 * torch.randn(x_u.shape, generator=generator)
         return Views([{"x": view} for view in weak], [{"x": strong}], torch.arange(64)), y_u
 

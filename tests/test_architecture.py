@@ -15,15 +15,13 @@ def module_name(path: Path) -> str:
 
 def import_graph(package: str) -> dict[str, set[str]]:
     """Every module of `package` -> the project modules it imports, anywhere in its body
-    (imports inside functions count: they are cycles too, only deferred)."""
+    (imports inside functions count: they are cycles too, only deferred; so do those for type
+    checkers only, under `if TYPE_CHECKING:`, which a type checker follows)."""
     modules = {module_name(path): path for path in (ROOT / package).rglob("*.py")}
     known = set(modules) | {module_name(path) for path in (ROOT / "augment").rglob("*.py")}
     graph = {}
     for name, path in modules.items():
         targets, tree = set(), ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-                node.body = []  # annotations only
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 targets |= {alias.name for alias in node.names}

@@ -15,7 +15,8 @@ from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForSequenceC
 from textssl.data import sample_labelled
 from textssl.errors import TextsslError
 from textssl.inference import load_classifier
-from textssl.models import build_model
+from textssl.config import ModelConfig
+from textssl.models import build_backbone
 from textssl.pretrain import pretrain
 from textssl.recipe import load_config, load_pretrain_config
 from textssl.run import build_run
@@ -307,5 +308,5 @@ def test_a_model_that_ships_its_own_code_is_refused_without_trust_remote_code(tm
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "custom.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     with pytest.raises(TextsslError, match=r"custom code .*; set model\.trust_remote_code=true if you trust its code"):
-        build_model(str(folder), ["neg", "pos"], "text")
+        build_backbone(ModelConfig(name=str(folder)), ["neg", "pos"], ["text", "label"])
     assert not marker.exists()

@@ -7,7 +7,9 @@ from sentence_transformers import SentenceTransformer
 from transformers import AutoTokenizer, BertModel
 
 from textssl.errors import TextsslError
-from textssl.models import SentenceEncoder, build_model
+from textssl.config import ModelConfig
+from textssl.models import build_backbone
+from textssl.models.features import SentenceEncoder
 from textssl.models.hf import resolve_model_path
 from textssl.run import build_run, run as train
 
@@ -58,17 +60,17 @@ def test_a_head_trains_over_cached_features_with_any_method(tiny_config):
 
     assert metrics["test"]["accuracy"] > 0.8
     backbone = run.trainer.backbone
-    pool = backbone.embed(backbone.collate(run.trainer.data.unlabelled[:]))
+    pool = backbone.embed(backbone.collate(run.task.data.unlabelled[:]))
     assert pool.mean(0).abs().max() < 1e-4 and (pool.std(0, unbiased=False) - 1).abs().max() < 1e-3
     assert all(torch.equal(frozen[name], tensor) for name, tensor in encoder.model.state_dict().items())
-    assert run.trainer.algorithm.state["teacher"].model.encoder is encoder  # the EMA teacher shares the frozen encoder
+    assert run.task.algorithm.state["teacher"].model.encoder is encoder  # the EMA teacher shares the frozen encoder
     assert set(run.trainer.backbone.state_dict()) == {"head.weight", "head.bias", "feature_mean", "feature_scale"}
 
 
 def test_without_standardisation_the_head_reads_the_l2_normalised_embeddings(tiny_config):
     run = build_run(tiny_config("model.cached_features=true", "model.standardise_features=false"))
     backbone = run.trainer.backbone
-    rows = run.trainer.data.labelled[:8]  # supervised without standardisation never encodes the pool
+    rows = run.task.data.labelled[:8]  # supervised without standardisation never encodes the pool
     embedded = backbone.embed(backbone.collate(rows))
     assert torch.equal(embedded, torch.as_tensor(np.asarray(rows["features"], dtype=np.float32)))
     assert torch.allclose(embedded.norm(dim=1), torch.ones(8), atol=1e-5)
@@ -80,4 +82,4 @@ def test_cached_features_refuse_an_image_network_and_a_mix_layer(tiny_config):
     with pytest.raises(TextsslError, match="model.standardise_features"):
         tiny_config("model.standardise_features=false")
     with pytest.raises(TextsslError, match="image network"):
-        build_model("small-cnn", ["a", "b"], "image", cached_features=True)
+        build_backbone(ModelConfig(name="small-cnn", cached_features=True), ["a", "b"], ["image", "label"])

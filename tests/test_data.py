@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from textssl.cache import write_cache_folder
 from textssl.config import DataConfig
 from textssl.data import BatchStream, load_splits, prepare_data, sample_labelled
 from textssl.errors import TextsslError
@@ -72,7 +71,7 @@ def test_more_labels_per_class_than_exist_is_an_error():
 def test_unlabelled_set_hides_labels(sentiment_csv):
     splits = load_splits(data_config(sentiment_csv))
     data = prepare_data(splits, lambda rows: {"length": [len(t) for t in rows["text"]]},
-                        labels_per_class=4, num_labels=None, seed=0)
+                        DataConfig(labels_per_class=4), seed=0)
     assert len(data.labelled) == 8 and "label" in data.labelled.column_names
     assert "label" not in data.unlabelled.column_names
     assert len(data.unlabelled) + len(data.labelled) == len(splits["train"])
@@ -87,11 +86,11 @@ def test_a_method_that_reads_no_unlabelled_example_preprocesses_the_labelled_row
         seen.extend(rows["text"])
         return {"length": [len(t) for t in rows["text"]]}
 
-    data = prepare_data(splits, length, labels_per_class=4, num_labels=None, seed=0, preprocess_unlabelled=False)
+    data = prepare_data(splits, length, DataConfig(labels_per_class=4), seed=0, preprocess_unlabelled=False)
     train_texts = set(splits["train"]["text"])
     assert sum(text in train_texts for text in seen) == 8 and len(seen) == 8 + len(splits["dev"]) + len(splits["test"])
     assert data.labelled.column_names == ["label", "length"] and data.unlabelled.column_names == []
-    full = prepare_data(splits, length, labels_per_class=4, num_labels=None, seed=0)
+    full = prepare_data(splits, length, DataConfig(labels_per_class=4), seed=0)
     assert data.labelled[:] == full.labelled[:] and len(data.unlabelled) == len(full.unlabelled)
     assert np.array_equal(data.unlabelled_truth, full.unlabelled_truth)
 
@@ -99,10 +98,10 @@ def test_a_method_that_reads_no_unlabelled_example_preprocesses_the_labelled_row
 def test_a_given_pool_prior_is_normalised_and_must_name_every_class(sentiment_csv):
     splits = load_splits(data_config(sentiment_csv))
     length = lambda rows: {"length": [len(t) for t in rows["text"]]}  # noqa: E731
-    data = prepare_data(splits, length, labels_per_class=4, num_labels=None, seed=0, class_prior=[3, 1])
+    data = prepare_data(splits, length, DataConfig(labels_per_class=4, class_prior=[3, 1]), seed=0)
     assert data.pool_prior.tolist() == [0.75, 0.25]
     with pytest.raises(TextsslError, match="data.class_prior has 3 shares, but the data has 2 classes"):
-        prepare_data(splits, length, labels_per_class=4, num_labels=None, seed=0, class_prior=[0.2, 0.3, 0.5])
+        prepare_data(splits, length, DataConfig(labels_per_class=4, class_prior=[0.2, 0.3, 0.5]), seed=0)
 
 
 def test_stream_is_a_function_of_the_step_and_covers_each_epoch():
@@ -162,17 +161,6 @@ def test_empty_file(tmp_path):
         load_splits(data_config(path))
 
 
-def test_a_cache_folder_is_written_whole_and_a_killed_writers_leftovers_are_removed(tmp_path):
-    target = tmp_path / "rotten_tomatoes-v1"
-    abandoned, live = target.with_name(f"{target.name}.tmp{dead_pid()}"), target.with_name(f"{target.name}.tmp1")
-    for folder in (abandoned, live):  # pid 1 runs as long as the machine does
-        folder.mkdir()
-        (folder / "part").write_text("half written")
-    write_cache_folder(target, lambda folder: folder.mkdir() or (folder / "data").write_text("whole"))
-    assert (target / "data").read_text() == "whole"
-    assert sorted(path.name for path in tmp_path.iterdir()) == [target.name, live.name]
-
-
 def test_each_input_column_is_preprocessed_alone_so_no_pass_reads_another_passs_output():
     texts = [f"text {i}" for i in range(6)]
     pool = Dataset.from_dict({"text": texts, "label": [0, 1] * 3, "strong": [f"{t} again" for t in texts]})
@@ -184,7 +172,7 @@ def test_each_input_column_is_preprocessed_alone_so_no_pass_reads_another_passs_
         read.append(sorted(rows))
         return {"length": [len(t) for t in rows["text"]]}
 
-    data = prepare_data(splits, length, labels_per_class=1, num_labels=None, seed=0)
+    data = prepare_data(splits, length, DataConfig(labels_per_class=1), seed=0)
     assert read[:2] == [["text"], ["text"]]  # the pool's texts, then its strong views; dev and test follow
     assert sorted(data.unlabelled.column_names) == ["length", "strong_length"]
     rows = data.unlabelled[:]

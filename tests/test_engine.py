@@ -9,7 +9,6 @@ from transformers import pipeline
 from textssl.algorithms import algorithm_class
 from textssl.algorithms.supervised import Supervised
 from textssl.config import TrainConfig
-from textssl.engine.checkpoint import replace_directory, write_whole
 from textssl.engine.metrics_log import MetricsLog
 from textssl.engine.optim import build_scheduler
 from textssl.errors import TextsslError
@@ -105,29 +104,6 @@ def test_a_log_line_cut_off_by_a_kill_is_dropped_on_resume(tmp_path):
     assert log_rows(tmp_path) == [{"step": 1, "x": 1}, {"step": 2, "x": 2}]
 
 
-def test_a_folder_half_deleted_by_a_kill_does_not_block_the_next_replacement(tmp_path):
-    target = tmp_path / "model"
-    replace_directory(target, lambda folder: (folder / "weights").write_text("1"))
-    (tmp_path / "model.old").mkdir()  # the previous version, killed half way through its rmtree
-    (tmp_path / "model.old" / "left").write_text("")
-    replace_directory(target, lambda folder: (folder / "weights").write_text("2"))
-    assert (target / "weights").read_text() == "2" and not (tmp_path / "model.old").exists()
-
-
-def test_a_file_written_whole_keeps_its_old_text_when_killed(tmp_path, monkeypatch):
-    """config.yaml is rewritten by every start of a run: a kill then must not leave it empty."""
-    path = tmp_path / "config.yaml"
-    write_whole(path, "old")
-
-    def killed(*_):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr("textssl.engine.checkpoint.os.replace", killed)
-    with pytest.raises(KeyboardInterrupt):
-        write_whole(path, "new")
-    assert path.read_text() == "old"
-
-
 def test_resuming_with_a_changed_config_is_refused(tiny_config):
     train(tiny_config())
     with pytest.raises(TextsslError, match="different config"):
@@ -197,7 +173,7 @@ def test_warmup_then_linear_decay():
 
 @pytest.mark.parametrize("network", ["small-cnn", "wrn-10-2"])
 def test_image_recipe_runs_on_the_same_core(tmp_path, network):
-    from textssl.models import build_model
+    from textssl.models.image import ImageClassifier
     from textssl.recipe import load_config
     config = load_config(Path(__file__).parents[1] / "recipes/image/supervised.yaml",
                          ["data.dataset=digits", f"model.name={network}", f"train.output_dir={tmp_path}",
@@ -208,17 +184,17 @@ def test_image_recipe_runs_on_the_same_core(tmp_path, network):
 
     trained = build_run(config).trainer.backbone
     trained.load_weights(tmp_path / "model")
-    loaded = build_model(json.loads((tmp_path / "model/config.json").read_text())["architecture"],
-                         trained.label_names, "image")
-    loaded.load_weights(tmp_path / "model")
+    saved = json.loads((tmp_path / "model/config.json").read_text())
+    loaded = ImageClassifier.from_saved(tmp_path / "model", saved, max_length=0, trust_remote_code=False)
     pixels = {"pixel_values": torch.rand(4, 1, 8, 8)}
     assert torch.equal(trained.eval()(pixels), loaded.eval()(pixels))
 
 
 def test_a_wide_resnet_depth_must_be_6n_plus_4():
-    from textssl.models import build_model
+    from textssl.config import ModelConfig
+    from textssl.models import build_backbone
     with pytest.raises(TextsslError, match="wrn-12-2: depth must be 6n"):
-        build_model("wrn-12-2", ["a", "b"], "image")
+        build_backbone(ModelConfig(name="wrn-12-2"), ["a", "b"], ["image", "label"])
 
 
 def test_a_max_grad_norm_of_zero_clips_nothing(tiny_config):

@@ -389,7 +389,7 @@ def test_temporal_ensembling_state_survives_a_checkpoint():
 
 
 def test_a_text_perturbation_has_unit_norm_over_each_review_and_none_on_padding(tiny_model):
-    from textssl.models import HFClassifier
+    from textssl.models.hf import HFClassifier
 
     model = HFClassifier(tiny_model, ["neg", "pos"], max_length=16)
     batch = model.collate(model.preprocess({"text": ["a wonderful film", "a dull tedious overlong film"]}))
@@ -502,7 +502,7 @@ def step_with(name: str, *overrides: str):
     method = make(name, Logits(), *overrides, labelled_counts=torch.tensor([1, 3]))
     weak = logits_of([[0.999, 0.001], [0.998, 0.002], [0.997, 0.003], [0.996, 0.004], [0.995, 0.005],
                       [0.994, 0.006], [0.002, 0.998], [0.001, 0.999]])
-    batch = Views([{"x": weak}] * method.weak_views, [{"x": weak.flip(1)}] * method.strong_views, torch.arange(8))
+    batch = Views([{"x": weak}] * method.needs.weak_views, [{"x": weak.flip(1)}] * method.needs.strong_views, torch.arange(8))
     return method.training_step(method.backbone, LABELLED, batch, progress=1.0)
 
 

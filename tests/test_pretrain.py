@@ -27,7 +27,7 @@ def pretrain_config(tmp_path, tiny_model, sentiment_csv):
 
 
 def losses(folder) -> list[float]:
-    return [json.loads(line)["loss"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line)["train/loss"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_info_nce_is_low_when_each_anchor_is_nearest_its_own_partner():
@@ -79,7 +79,7 @@ def test_a_killed_pretraining_run_resumes_to_the_same_encoder(pretrain_config, t
 
 def test_pretraining_refuses_a_changed_recipe_and_view_pairs_without_views(pretrain_config):
     pretrain(pretrain_config("pretrain.max_steps=2", "pretrain.save_every=2"))
-    with pytest.raises(TextsslError, match="different recipe"):
+    with pytest.raises(TextsslError, match="different config"):
         pretrain(pretrain_config("pretrain.max_steps=3"))
     with pytest.raises(TextsslError, match="views.augment"):
         pretrain(pretrain_config("pretrain.pairs=views", "pretrain.resume=false"))
@@ -101,5 +101,5 @@ def test_labelled_pairs_pair_the_runs_labelled_draw_within_and_across_classes(se
 def data_for_seed(train_split, seed: int) -> dict[str, int]:
     """text -> label of the labelled examples a training run with this seed draws."""
     data = prepare_data(DatasetDict({"train": train_split, "dev": train_split, "test": train_split}),
-                        lambda rows: {"t": rows["text"]}, labels_per_class=4, num_labels=None, seed=seed)
+                        lambda rows: {"t": rows["text"]}, DataConfig(labels_per_class=4), seed=seed)
     return dict(zip(data.labelled["t"], data.labelled["label"]))

@@ -60,7 +60,7 @@ def test_the_report_draws_only_what_the_run_logged(tmp_path):
 
 def test_training_never_reads_the_hidden_labels(tiny_config, tmp_path, monkeypatch):
     first = build_run(tiny_config(*UDA, f"train.output_dir={tmp_path / 'a'}"))
-    assert "label" not in first.trainer.data.unlabelled.column_names
+    assert "label" not in first.task.data.unlabelled.column_names
     first.execute()
 
     original = run_module.prepare_data
@@ -80,11 +80,11 @@ def test_training_never_reads_the_hidden_labels(tiny_config, tmp_path, monkeypat
 
 def test_only_methods_that_read_the_pool_preprocess_it(tiny_config):
     supervised = build_run(tiny_config())
-    assert supervised.trainer.unlabelled is None and supervised.trainer.data.unlabelled.column_names == []
-    assert supervised.execute()["num_unlabelled"] == len(supervised.trainer.data.unlabelled) > 0
+    assert supervised.task.unlabelled is None and supervised.task.data.unlabelled.column_names == []
+    assert supervised.execute()["num_unlabelled"] == len(supervised.task.data.unlabelled) > 0
     standardised = build_run(tiny_config("model.cached_features=true"))  # standardises with the pool's statistics
-    assert standardised.trainer.unlabelled is None and standardised.trainer.data.unlabelled.column_names == ["features"]
-    assert build_run(tiny_config("algorithm.name=pseudo_label")).trainer.data.unlabelled.column_names != []
+    assert standardised.task.unlabelled is None and standardised.task.data.unlabelled.column_names == ["features"]
+    assert build_run(tiny_config("algorithm.name=pseudo_label")).task.data.unlabelled.column_names != []
 
 
 def test_methods_that_need_a_strong_view_say_how_to_give_one(tiny_config):
@@ -104,7 +104,7 @@ def test_several_strong_copies_take_turns_by_epoch():
     pool = pool.cast_column("label", ClassLabel(names=["a", "b"]))
     splits = DatasetDict({"train": pool, "dev": pool.remove_columns("strong"), "test": pool.remove_columns("strong")})
     data = prepare_data(splits, lambda rows: {"tokens": [t.split() for t in rows["text"]]},
-                        labels_per_class=1, num_labels=None, seed=0)
+                        DataConfig(labels_per_class=1), seed=0)
     assert "strong_tokens" not in data.labelled.column_names
     stream = BatchStream(data.unlabelled, 2, seed=(0, 1))
     views = TextViews(lambda rows: rows, has_strong=True)
@@ -120,7 +120,7 @@ def _texts(count: int) -> Dataset:
 
 def _counting_chunks(monkeypatch, fail_after: int | None = None) -> list[int]:
     """Count the chunks computed in this process; raise (as a kill would stop it) after `fail_after`."""
-    import textssl.data.views as views_module
+    import textssl.data.view_cache as views_module
 
     written, original = [], views_module._write_chunk
 
@@ -136,7 +136,7 @@ def _counting_chunks(monkeypatch, fail_after: int | None = None) -> list[int]:
 
 def test_computed_views_are_cached_by_key_and_rebuilt_when_the_key_differs(monkeypatch, caplog):
     from textssl.config import ViewsConfig
-    from textssl.data.views import augmented_views, cache_dir
+    from textssl.data.view_cache import augmented_views, cache_dir
 
     texts, config = _texts(30), ViewsConfig(augment=["swap:p=0.5"], copies=2, seed=3, workers=1)
     computed = _counting_chunks(monkeypatch)
@@ -157,7 +157,7 @@ def test_computed_views_are_cached_by_key_and_rebuilt_when_the_key_differs(monke
 
 def test_a_killed_view_build_resumes_from_its_finished_chunks(monkeypatch, tmp_path):
     from textssl.config import ViewsConfig
-    from textssl.data.views import augmented_views, cache_dir
+    from textssl.data.view_cache import augmented_views, cache_dir
 
     texts, config = _texts(50), ViewsConfig(augment=["tfidf:p=0.7"], copies=2, workers=1)
     with monkeypatch.context() as patch:
@@ -179,7 +179,7 @@ def test_a_killed_view_build_resumes_from_its_finished_chunks(monkeypatch, tmp_p
 
 def test_several_workers_compute_the_views_one_process_computes(monkeypatch, tmp_path):
     from textssl.config import ViewsConfig
-    from textssl.data.views import augmented_views
+    from textssl.data.view_cache import augmented_views
 
     texts = _texts(200)
     monkeypatch.setenv("TEXTSSL_CACHE", str(tmp_path / "one"))
@@ -202,21 +202,22 @@ def test_a_teacher_is_the_model_evaluated_and_saved(tiny_config, algorithm):
             student.update({name: weights.clone() for name, weights in trainer.backbone.state_dict().items()})
             return super().finish(state)
 
-    KeepsTheStudent(run.config, trainer).execute()
-    teacher = trainer.algorithm.state["teacher"].model.state_dict()
+    KeepsTheStudent(run.config, run.task, trainer, run.test_loader).execute()
+    teacher = run.task.algorithm.state["teacher"].model.state_dict()
     tested = trainer.backbone.state_dict()
     assert all(torch.equal(tested[name], weights) for name, weights in teacher.items())
     assert not all(torch.equal(student[name], weights) for name, weights in teacher.items())
 
 
 def test_targets_come_from_the_teacher_when_there_is_one(tiny_config):
-    trainer = build_run(tiny_config(*UDA, "algorithm.ema_decay=0.99")).trainer
-    teacher = trainer.algorithm.state["teacher"]
+    run = build_run(tiny_config(*UDA, "algorithm.ema_decay=0.99"))
+    trainer, algorithm = run.trainer, run.task.algorithm
+    teacher = algorithm.state["teacher"]
     with torch.no_grad():
         for parameter in trainer.backbone.parameters():
             parameter.add_(torch.randn_like(parameter))  # the student moves away from the teacher
-    views = trainer.batches(0)[1]
-    targets = trainer.algorithm.targets(trainer.model, views.weak)
+    views = run.task.batch(0, trainer.accelerator.device)[1]
+    targets = algorithm.targets(trainer.model, views.weak)
     assert torch.allclose(targets, torch.softmax(teacher(views.weak), dim=-1))
     assert not torch.allclose(targets, torch.softmax(trainer.model.eval()(views.weak), dim=-1))
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from textssl import run as run_module
+from textssl.engine import trainer as trainer_module
 from textssl.errors import TextsslError
 from textssl.run import run as train
 
@@ -23,7 +23,7 @@ def test_tensorboard_receives_what_metrics_jsonl_holds(tiny_config):
 
 
 def test_a_tracker_that_is_not_installed_is_a_clear_error(tiny_config, monkeypatch):
-    monkeypatch.setitem(run_module.TRACKER_AVAILABLE, "wandb", lambda: False)
+    monkeypatch.setitem(trainer_module.TRACKER_AVAILABLE, "wandb", lambda: False)
     with pytest.raises(TextsslError, match="train.report_to=wandb: the package is not installed; pip install wandb"):
         train(tiny_config("train.report_to=wandb"))
     with pytest.raises(TextsslError, match="train.report_to must be none, tensorboard or wandb"):

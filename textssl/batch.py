@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -34,3 +34,15 @@ class Views:
     def to(self, device: torch.device) -> Views:
         return Views([to_device(view, device) for view in self.weak_views],
                      [to_device(view, device) for view in self.strong_views], self.index.to(device))
+
+
+@dataclass
+class StepOutput:
+    """What a training step gives the loop: the loss to minimise and what to log of it."""
+
+    loss: torch.Tensor
+    logs: dict[str, float] = field(default_factory=dict)
+    unlabelled_probs: torch.Tensor | None = None
+    """Class probabilities the method trained towards on the unlabelled batch (its targets)."""
+    mask: torch.Tensor | None = None
+    """Weight in [0, 1] of each unlabelled example's target (0: masked out)."""

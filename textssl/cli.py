@@ -73,10 +73,11 @@ def _report(args: argparse.Namespace) -> None:
 def _list(args: argparse.Namespace) -> None:
     from textssl.algorithms import ALGORITHMS
     from textssl.data import BUILTIN_DATASETS
-    from textssl.models import BUILTIN_MODELS, IMAGE_MODEL_NAMES
+    from textssl.models import BACKBONES
 
     print("datasets:  ", ", ".join(BUILTIN_DATASETS), "(or a CSV/JSON/JSONL/Parquet file, or a Hub dataset)")
-    print("models:    ", ", ".join([*BUILTIN_MODELS, *IMAGE_MODEL_NAMES]), "(or a Hub id / local model folder)")
+    print("models:    ", ", ".join(name for kind in BACKBONES.values() for name in kind.names),
+          "(or a Hub id / local model folder)")
     print("algorithms:", ", ".join(ALGORITHMS))
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import yaml
 from omegaconf import OmegaConf
 
 from textssl.errors import TextsslError
@@ -122,16 +123,20 @@ class ModelConfig:
 
 
 @dataclass
-class TrainConfig:
+class LoopConfig:
+    """What the one training loop (`textssl.engine.trainer`) reads: steps, batches, optimisation,
+    precision, checkpoints and logs. A recipe's `train:` section (`TrainConfig`) and a pretraining
+    recipe's `pretrain:` section (`PretrainConfig`) extend it."""
+
+    section: ClassVar[str] = "train"
+    """The recipe section these settings sit in, for messages."""
+
     seed: int = 0
     output_dir: str | None = None
     """Run folder; default `runs/<algorithm>-<dataset>-<labels>-seed<seed>`."""
     max_steps: int = 60
     batch_size: int = 16
     """Labelled examples per step and process."""
-    uratio: int = 1
-    """Unlabelled examples per labelled example in a step."""
-    eval_batch_size: int = 128
     optimizer: str = "adamw"
     """adamw | sgd (SGD with Nesterov momentum, as in the FixMatch code for images)."""
     learning_rate: float = 3e-5
@@ -151,9 +156,6 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     mixed_precision: str = "no"
     """no | bf16 | fp16 (fp16 needs a GPU)."""
-    eval_every: int = 20
-    best_metric: str = "accuracy"
-    """Dev metric that picks the checkpoint evaluated on test: accuracy | macro_f1."""
     save_every: int = 20
     log_every: int = 10
     resume: bool = True
@@ -164,26 +166,44 @@ class TrainConfig:
     accelerate (tensorboard writes under the run folder); its package must be installed."""
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "uratio", "eval_batch_size",
-                     "gradient_accumulation_steps", "eval_every", "save_every", "log_every"):
+        section = self.section
+        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "save_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise TextsslError(f"{section}.{name} must be at least 1, got {getattr(self, name)}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise TextsslError(f"{section}.optimizer must be adamw or sgd, got {self.optimizer!r}")
+        if self.lr_schedule not in ("linear", "cosine", "constant"):
+            raise TextsslError(f"{section}.lr_schedule must be linear, cosine or constant, got {self.lr_schedule!r}")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise TextsslError(f"{section}.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+        if self.report_to not in ("none", "tensorboard", "wandb"):
+            raise TextsslError(f"{section}.report_to must be none, tensorboard or wandb, got {self.report_to!r}")
+        if self.max_grad_norm < 0:
+            raise TextsslError(f"{section}.max_grad_norm must be at least 0 (0: no clipping), got {self.max_grad_norm}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise TextsslError(f"{section}.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 0 < self.layer_decay <= 1:
+            raise TextsslError(f"{section}.layer_decay must be in (0, 1], got {self.layer_decay}")
+
+
+@dataclass
+class TrainConfig(LoopConfig):
+    """The `train:` section: the loop's settings, the unlabelled batches and evaluation on dev."""
+
+    uratio: int = 1
+    """Unlabelled examples per labelled example in a step."""
+    eval_batch_size: int = 128
+    eval_every: int = 20
+    best_metric: str = "accuracy"
+    """Dev metric that picks the checkpoint evaluated on test: accuracy | macro_f1."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("uratio", "eval_batch_size", "eval_every"):
             if getattr(self, name) < 1:
                 raise TextsslError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        if self.optimizer not in ("adamw", "sgd"):
-            raise TextsslError(f"train.optimizer must be adamw or sgd, got {self.optimizer!r}")
-        if self.lr_schedule not in ("linear", "cosine", "constant"):
-            raise TextsslError(f"train.lr_schedule must be linear, cosine or constant, got {self.lr_schedule!r}")
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise TextsslError(f"train.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
-        if self.report_to not in ("none", "tensorboard", "wandb"):
-            raise TextsslError(f"train.report_to must be none, tensorboard or wandb, got {self.report_to!r}")
         if self.best_metric not in ("accuracy", "macro_f1"):
             raise TextsslError(f"train.best_metric must be accuracy or macro_f1, got {self.best_metric!r}")
-        if self.max_grad_norm < 0:
-            raise TextsslError(f"train.max_grad_norm must be at least 0 (0: no clipping), got {self.max_grad_norm}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise TextsslError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if not 0 < self.layer_decay <= 1:
-            raise TextsslError(f"train.layer_decay must be in (0, 1], got {self.layer_decay}")
 
 
 @dataclass
@@ -199,6 +219,9 @@ class AlgorithmConfig:
     saved, and the teacher whose predictions semi-supervised methods train towards."""
 
     def __post_init__(self) -> None:
+        if self.name != type(self).name:
+            raise TextsslError(f"algorithm.name={self.name!r}, but these are the options of {type(self).name} "
+                               f"({type(self).__name__}); build them with that method's Config")
         if not 0.0 <= self.ema_decay < 1.0:
             raise TextsslError(f"algorithm.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.needs_teacher and self.ema_decay == 0:
@@ -207,11 +230,20 @@ class AlgorithmConfig:
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(LoopConfig):
     """In-domain pretraining of a text encoder on the training pool's texts (`textssl pretrain`);
     the folder it writes is a `model.name` for any recipe. Only `labelled_pairs` reads labels,
-    and only those of the labelled draw."""
+    and only those of the labelled draw. The loop's settings are those of `train:`, with
+    pretraining's defaults."""
 
+    section: ClassVar[str] = "pretrain"
+
+    output_dir: str | None = None
+    """Folder of the pretrained encoder; default `pretrained/<objective>-<dataset>-seed<seed>`."""
+    max_steps: int = 500
+    batch_size: int = 32
+    warmup_ratio: float = 0.06
+    save_every: int = 100
     objective: str = "contrastive"
     """contrastive: SimCSE's InfoNCE between two encodings of each text, the other texts of the
     batch as negatives, over mean-pooled embeddings (keeps a sentence encoder's space; Gao et
@@ -224,50 +256,76 @@ class PretrainConfig:
     pairs: str = "dropout"
     """contrastive only: dropout (the same text twice; SimCSE unsupervised) | views (a text and
     its strong view from `views.augment`, e.g. its back-translation)."""
-    output_dir: str | None = None
-    """Folder of the pretrained encoder; default `pretrained/<objective>-<dataset>-seed<seed>`."""
-    max_steps: int = 500
-    batch_size: int = 32
-    learning_rate: float = 3e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
     temperature: float = 0.05
     mlm_probability: float = 0.15
-    seed: int = 0
-    mixed_precision: str = "no"
-    save_every: int = 100
-    log_every: int = 10
-    resume: bool = True
-    progress_bar: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.objective not in ("contrastive", "mlm", "labelled_pairs"):
             raise TextsslError(f"pretrain.objective must be contrastive, mlm or labelled_pairs, got {self.objective!r}")
         if self.pairs not in ("dropout", "views"):
             raise TextsslError(f"pretrain.pairs must be dropout or views, got {self.pairs!r}")
-        for name in ("max_steps", "batch_size", "save_every", "log_every", "pair_iterations"):
-            if getattr(self, name) < 1:
-                raise TextsslError(f"pretrain.{name} must be at least 1, got {getattr(self, name)}")
+        if self.pair_iterations < 1:
+            raise TextsslError(f"pretrain.pair_iterations must be at least 1, got {self.pair_iterations}")
         if self.objective == "contrastive" and self.batch_size < 2:
             raise TextsslError("pretrain.batch_size: the contrastive objective needs at least 2 texts a batch")
         if not 0 < self.temperature:
             raise TextsslError(f"pretrain.temperature must be above 0, got {self.temperature}")
         if not 0 < self.mlm_probability < 1:
             raise TextsslError(f"pretrain.mlm_probability must be in (0, 1), got {self.mlm_probability}")
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise TextsslError(f"pretrain.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
 
 
 class Recipe:
-    """What a training and a pretraining config share: their YAML, and the folder name of their data."""
+    """What a training and a pretraining config share: their YAML, the folder name of their data,
+    the loop's section, and the test of whether a run folder holds the run they describe."""
 
     data: DataConfig
+    views: ViewsConfig
+    config_file: ClassVar[str]
+    """The file of the run folder that holds the resolved recipe."""
+
+    @property
+    def loop(self) -> LoopConfig:
+        raise NotImplementedError
+
+    @property
+    def output_dir(self) -> Path:
+        raise NotImplementedError
 
     def to_yaml(self) -> str:
         return OmegaConf.to_yaml(OmegaConf.structured(self))
 
     def dataset_slug(self) -> str:
         return Path(self.data.dataset).stem.replace("/", "_")
+
+    def defaults(self) -> Recipe:
+        """The config of the same shape with every setting at its default."""
+        return type(self)()
+
+    def same_run(self, saved_yaml: str) -> bool:
+        """Whether the config a run folder holds describes the run this config describes.
+
+        The settings a resumed run may change are left out, and a setting the saved config lacks
+        (it was written before the setting existed) counts at its default, so that a release that
+        adds or reorders settings can still resume a run.
+        """
+        saved = _with_defaults(yaml.safe_load(saved_yaml), yaml.safe_load(self.defaults().to_yaml()))
+        return self._without_resumable(saved) == self._without_resumable(yaml.safe_load(self.to_yaml()))
+
+    def _without_resumable(self, config: dict) -> dict:
+        for key in RESUMABLE_CHANGES:
+            config[self.loop.section].pop(key, None)
+        config.get("views", {}).pop("workers", None)  # the views are the same for any number of workers
+        return config
+
+
+# Settings that may change between a run and its resumption without changing its result.
+RESUMABLE_CHANGES = ("resume", "progress_bar", "report_to")
+
+
+def _with_defaults(saved: dict, defaults: dict) -> dict:
+    return {key: _with_defaults(value, defaults[key]) if isinstance(value, dict) and isinstance(defaults.get(key), dict)
+            else value for key, value in {**defaults, **saved}.items()}
 
 
 @dataclass
@@ -279,6 +337,11 @@ class PretrainRunConfig(Recipe):
     model: ModelConfig = field(default_factory=ModelConfig)
     views: ViewsConfig = field(default_factory=ViewsConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    config_file: ClassVar[str] = "pretrain.yaml"
+
+    @property
+    def loop(self) -> PretrainConfig:
+        return self.pretrain
 
     @property
     def output_dir(self) -> Path:
@@ -294,6 +357,14 @@ class Config(Recipe):
     train: TrainConfig = field(default_factory=TrainConfig)
     views: ViewsConfig = field(default_factory=ViewsConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    config_file: ClassVar[str] = "config.yaml"
+
+    @property
+    def loop(self) -> TrainConfig:
+        return self.train
+
+    def defaults(self) -> Config:
+        return Config(algorithm=type(self.algorithm)())
 
     @property
     def output_dir(self) -> Path:

@@ -20,9 +20,10 @@ from tqdm.auto import tqdm
 from textssl.config import DataConfig
 from textssl.data import load_splits
 from textssl.data.sources import check_utf8, decode_utf8
-from textssl.engine.checkpoint import completed
+from textssl.atomic import completed, written_whole
 from textssl.errors import TextsslError
-from textssl.models import CachedFeatureClassifier, Classifier, HFClassifier, build_image_model
+from textssl.models import Classifier, saved_backbone_class
+from textssl.models.hf import HFClassifier
 
 DEFAULT_MAX_LENGTH = 512
 
@@ -47,20 +48,6 @@ def run_config(run_or_model: str | Path) -> dict | None:
     return None
 
 
-def saved_kind(saved: dict) -> str:
-    """What a saved model folder's config.json describes: image | cached (a head over cached
-    encoder features) | transformers."""
-    return "image" if "architecture" in saved else "cached" if "encoder" in saved else "transformers"
-
-
-def saved_label_names(saved: dict) -> list[str]:
-    """The class names of a saved model folder's config.json, in class order."""
-    if "label_names" in saved:
-        return saved["label_names"]
-    labels = saved.get("id2label") or {}
-    return [labels[str(i)] for i in range(len(labels))]
-
-
 def load_classifier(run_or_model: str | Path, trust_remote_code: bool = False) -> Classifier:
     """The trained model as a textssl `Classifier`, in eval mode.
 
@@ -70,23 +57,10 @@ def load_classifier(run_or_model: str | Path, trust_remote_code: bool = False) -
     folder, config = model_folder(run_or_model), run_config(run_or_model)
     saved = json.loads((folder / "config.json").read_text())
     max_length = config["data"]["max_length"] if config else saved.get("max_length", DEFAULT_MAX_LENGTH)
-    kind, names = saved_kind(saved), saved_label_names(saved)
     if config and config["model"].get("trust_remote_code") and not trust_remote_code:
         raise TextsslError(f"{run_or_model}: its recipe set model.trust_remote_code=true, so loading it runs the "
                            f"model's own code; pass --trust-remote-code (trust_remote_code=True) if you trust it")
-    if kind == "image":
-        model = build_image_model(saved["architecture"], names)
-        if model is None:
-            raise TextsslError(f"{folder}: unknown image architecture {saved['architecture']!r}")
-    elif kind == "cached":
-        encoder = folder / saved["encoder"]  # `textssl push` puts the encoder beside the head
-        model = CachedFeatureClassifier(str(encoder) if encoder.is_dir() else saved["encoder"],
-                                        names, saved["max_length"], trust_remote_code=trust_remote_code)
-    else:
-        model = HFClassifier(str(folder), names, max_length, trust_remote_code=trust_remote_code)
-    if not isinstance(model, HFClassifier):
-        model.load_weights(folder)
-    return model.eval()
+    return saved_backbone_class(saved).from_saved(folder, saved, max_length, trust_remote_code).eval()
 
 
 def load(run_or_model: str | Path, trust_remote_code: bool = False) -> Any:
@@ -212,16 +186,15 @@ def write_table(table, out: str | None) -> None:
         sys.stdout.write("\n")
         return
     path = Path(out)
-    partial = path.with_name(path.name + ".partial")
-    if path.suffix == ".csv":
-        table.to_csv(partial, index=False)
-    elif path.suffix == ".jsonl":
-        table.to_json(partial, orient="records", lines=True, force_ascii=False)
-    elif path.suffix == ".parquet":
-        table.to_parquet(partial, index=False)
-    else:
+    if path.suffix not in (".csv", ".jsonl", ".parquet"):
         raise TextsslError(f"--out {out}: write .csv, .jsonl or .parquet")
-    partial.replace(path)
+    with written_whole(path) as temporary:
+        if path.suffix == ".csv":
+            table.to_csv(temporary, index=False)
+        elif path.suffix == ".jsonl":
+            table.to_json(temporary, orient="records", lines=True, force_ascii=False)
+        else:
+            table.to_parquet(temporary, index=False)
 
 
 def _read_table(path: Path):

@@ -28,20 +28,20 @@ import torch
 import torch.nn.functional as F
 from accelerate.utils import set_seed
 from datasets import Dataset
-from tqdm.auto import tqdm
 from transformers import AutoModel, AutoModelForMaskedLM, DataCollatorForLanguageModeling
 
-from textssl.batch import to_device
-from textssl.config import DataConfig, PretrainRunConfig, TrainConfig
+from textssl.atomic import written_whole
+from textssl.batch import StepOutput, to_device
+from textssl.config import DataConfig, PretrainRunConfig
 from textssl.data import BatchStream, load_splits, sample_labelled
-from textssl.data.views import SOURCE_COLUMN, with_augmented_views
-from textssl.engine.checkpoint import load_checkpoint, replace_directory, save_checkpoint, write_whole
-from textssl.engine.metrics_log import MetricsLog
-from textssl.engine.optim import build_optimizer, build_scheduler
+from textssl.data.view_cache import SOURCE_COLUMN, with_augmented_views
+from textssl.engine.callbacks import LogMetrics, SaveCheckpoint
+from textssl.engine.trainer import Task, Trainer, make_accelerator, open_run_folder
 from textssl.errors import TextsslError
 from textssl.models.features import mean_pooled
 from textssl.models.hf import load_pretrained
-from textssl.run import make_accelerator, same_run
+
+Objective = Callable[[torch.nn.Module, dict[str, list]], torch.Tensor]
 
 
 def info_nce(anchors: torch.Tensor, partners: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -85,30 +85,44 @@ def pretraining_rows(config: PretrainRunConfig) -> Dataset:
     return splits["train"].remove_columns("label")
 
 
-def objective(config: PretrainRunConfig, model: torch.nn.Module, tokenizer, device: torch.device
-              ) -> Callable[[dict[str, list]], torch.Tensor]:
-    """The loss of a batch of rows under `pretrain.objective`."""
+def objective(config: PretrainRunConfig, tokenizer, device: torch.device) -> Objective:
+    """The loss of the model on a batch of rows under `pretrain.objective`."""
     settings, max_length = config.pretrain, config.data.max_length
     masking = DataCollatorForLanguageModeling(tokenizer, mlm_probability=settings.mlm_probability)
 
-    def embedded(texts: list[str]) -> torch.Tensor:
+    def embedded(model: torch.nn.Module, texts: list[str]) -> torch.Tensor:
         inputs = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
         return mean_pooled(model, to_device(dict(inputs), device))
 
-    def masked_lm(rows: dict[str, list]) -> torch.Tensor:
+    def masked_lm(model: torch.nn.Module, rows: dict[str, list]) -> torch.Tensor:
         encoded = tokenizer(rows["text"], truncation=True, max_length=max_length)
         return model(**to_device(masking([{"input_ids": ids} for ids in encoded["input_ids"]]), device)).loss
 
-    def contrastive(rows: dict[str, list]) -> torch.Tensor:
+    def contrastive(model: torch.nn.Module, rows: dict[str, list]) -> torch.Tensor:
         partners = rows["text"] if settings.pairs == "dropout" else [
             views[0] if isinstance(views, list) else views for views in rows[SOURCE_COLUMN]]
-        return info_nce(embedded(rows["text"]), embedded(partners), settings.temperature)
+        return info_nce(embedded(model, rows["text"]), embedded(model, partners), settings.temperature)
 
-    def pairs(rows: dict[str, list]) -> torch.Tensor:
-        similarity = F.cosine_similarity(embedded(rows["text"]).float(), embedded(rows["partner"]).float())
+    def pairs(model: torch.nn.Module, rows: dict[str, list]) -> torch.Tensor:
+        similarity = F.cosine_similarity(embedded(model, rows["text"]).float(),
+                                         embedded(model, rows["partner"]).float())
         return F.mse_loss(similarity, torch.as_tensor(rows["similarity"], device=similarity.device))
 
     return {"mlm": masked_lm, "contrastive": contrastive, "labelled_pairs": pairs}[settings.objective]
+
+
+class PretrainingTask(Task):
+    """Batches of the pretraining rows, and the objective's loss on them."""
+
+    def __init__(self, rows: Dataset, loss_of: Objective, batch_size: int, seed: int, rank: int, world: int):
+        self.stream, self.loss_of = BatchStream(rows, batch_size, (seed, 2), rank, world), loss_of
+
+    def batch(self, number: int, device: torch.device) -> dict[str, list]:
+        return self.stream.rows(number)[0]  # texts: the objective tokenises them onto the device
+
+    def training_step(self, model, rows, progress):
+        loss = self.loss_of(model, rows)
+        return StepOutput(loss, {"loss": loss.item()})
 
 
 def pretrain(config: PretrainRunConfig) -> Path:
@@ -116,68 +130,28 @@ def pretrain(config: PretrainRunConfig) -> Path:
     settings, output_dir = config.pretrain, config.output_dir
     if config.model.cached_features:
         raise TextsslError("model.cached_features: pretraining trains the encoder itself; drop the option")
-    accelerator = make_accelerator(settings.mixed_precision)
+    accelerator = make_accelerator(settings, output_dir)
     set_seed(settings.seed)
     with accelerator.main_process_first():
-        rows_of_steps = pretraining_rows(config)
+        rows = pretraining_rows(config)
     tokenizer, model = load_pretrained(config.model.name, AutoModelForMaskedLM if settings.objective == "mlm"
                                        else AutoModel, trust_remote_code=config.model.trust_remote_code)
-    loss_of = objective(config, model, tokenizer, accelerator.device)
-
-    schedule = TrainConfig(max_steps=settings.max_steps, learning_rate=settings.learning_rate,
-                           weight_decay=settings.weight_decay, warmup_ratio=settings.warmup_ratio)
-    optimizer = build_optimizer(model, schedule)
-    scheduler = build_scheduler(optimizer, schedule)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    accelerator.register_for_checkpointing(scheduler)
-    stream = BatchStream(rows_of_steps, settings.batch_size, (settings.seed, 2), accelerator.process_index,
-                         accelerator.num_processes)
-
-    recipe_file = output_dir / "pretrain.yaml"
-    if settings.resume and recipe_file.is_file() and not same_run(recipe_file.read_text(), config, "pretrain"):
-        raise TextsslError(f"{output_dir} holds a pretraining run with a different recipe; set pretrain.output_dir "
-                           f"to a new folder, or pretrain.resume=false to start over")
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        write_whole(recipe_file, config.to_yaml())
-    saved = (load_checkpoint(accelerator, output_dir / "checkpoint", "pretrain.resume=false") if settings.resume
-             else None)
-    step = saved["step"] if saved else 0
-    log = MetricsLog(output_dir / "metrics.jsonl", after_step=step, enabled=accelerator.is_main_process)
-    model.train()
-    losses: list[float] = []
-    with tqdm(total=settings.max_steps, initial=step, desc=f"pretraining ({settings.objective})",
-              disable=not (settings.progress_bar and accelerator.is_main_process)) as bar:
-        while step < settings.max_steps:
-            rows, _, _ = stream.rows(step)
-            with accelerator.autocast():
-                loss = loss_of(rows)
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(model.parameters(), schedule.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            losses.append(float(accelerator.reduce(loss.detach(), reduction="mean")))
-            bar.update(1)
-            if step % settings.log_every == 0 or step == settings.max_steps:
-                log.write(step, {"loss": sum(losses) / len(losses), "lr": scheduler.get_last_lr()[0]})
-                bar.set_postfix(loss=f"{sum(losses) / len(losses):.3f}")
-                losses = []
-            if step % settings.save_every == 0 or step == settings.max_steps:
-                save_checkpoint(accelerator, output_dir / "checkpoint", step, {})
+    task = PretrainingTask(rows, objective(config, tokenizer, accelerator.device), settings.batch_size, settings.seed,
+                           accelerator.process_index, accelerator.num_processes)
+    callbacks = [LogMetrics(settings.log_every, settings.progress_bar, f"pretraining ({settings.objective})"),
+                 SaveCheckpoint(settings.save_every)]
+    trainer = Trainer(model, task, settings, output_dir, accelerator, callbacks)
+    trainer.train(resume=open_run_folder(config, accelerator))
 
     if accelerator.is_main_process:
-        encoder = _encoder_of(accelerator.unwrap_model(model), config.model.name, config.model.trust_remote_code)
+        encoder = _encoder_of(trainer.backbone, config.model.name, config.model.trust_remote_code)
         about = {"base_model": config.model.name, "objective": settings.objective, "pairs": settings.pairs,
                  "steps": settings.max_steps, "dataset": config.data.dataset}
 
-        def write(folder: Path) -> None:
+        with written_whole(output_dir / "model") as folder:
             encoder.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
             (folder / "textssl_pretrain.json").write_text(json.dumps(about, indent=2) + "\n")
-
-        replace_directory(output_dir / "model", write)
     accelerator.wait_for_everyone()
     return output_dir / "model"
 

@@ -22,62 +22,46 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_tok
 from huggingface_hub.errors import HfHubHTTPError, HTTPError, LocalTokenNotFoundError
 
 from textssl.errors import TextsslError
-from textssl.inference import model_folder, run_config, saved_kind, saved_label_names
+from textssl.inference import model_folder, run_config
+from textssl.models import Classifier, saved_backbone_class
+from textssl.models.base import saved_label_names
 from textssl.report import write_report
 
 NO_TOKEN = "push: no Hugging Face token; run `hf auth login` or set HF_TOKEN"
-# built-in names -> their Hub ids, for the card's metadata
-HUB_MODELS = {"minilm-l6": "sentence-transformers/all-MiniLM-L6-v2"}
 HUB_DATASETS = {"rotten_tomatoes": "cornell-movie-review-data/rotten_tomatoes",
                 "fashion_mnist": "zalando-datasets/fashion_mnist"}
 
 
-def base_model(name: str) -> str | None:
-    """The Hub id a model started from, following `textssl pretrain` folders back to their base."""
-    about = Path(name) / "textssl_pretrain.json"
-    if about.is_file():
-        return base_model(json.loads(about.read_text())["base_model"])
-    return HUB_MODELS.get(name, None if Path(name).exists() else name)
-
-
-def model_card(repo_id: str, config: dict, metrics: dict, kind: str, labels: list[str], figure: str | None
-               ) -> ModelCard:
+def model_card(repo_id: str, config: dict, metrics: dict, kind: type[Classifier], labels: list[str],
+               figure: str | None) -> ModelCard:
     data, algorithm, train = config["data"], config["algorithm"]["name"], config["train"]
     dataset_id = HUB_DATASETS.get(data["dataset"])
-    task = "text-classification" if kind != "image" else "image-classification"
+    task = kind.pipeline_tag()
     results = [EvalResult(task_type=task, dataset_type=dataset_id or data["dataset"], dataset_name=data["dataset"],
                           dataset_split=split, metric_type=metric, metric_name=title,
                           metric_value=round(metrics[split][name], 4))
                for split in ("dev", "test") if split in metrics
                for metric, title, name in (("accuracy", "accuracy", "accuracy"), ("f1", "macro-F1", "macro_f1"))]
     card_data = ModelCardData(
-        model_name=repo_id, library_name="transformers" if kind == "transformers" else "textssl", pipeline_tag=task,
-        base_model=base_model(config["model"]["name"]) if kind != "image" else None,
+        model_name=repo_id, library_name=kind.library_name, pipeline_tag=task,
+        base_model=kind.base_model(config["model"]["name"]),
         datasets=[dataset_id] if dataset_id else None, metrics=["accuracy", "f1"], eval_results=results,
         tags=["textssl", "semi-supervised", algorithm])
     counts = (f"{metrics['num_labelled']:,} labelled and {metrics['num_unlabelled']:,} unlabelled examples"
               if "num_labelled" in metrics else "its labelled and unlabelled examples")
     rows = "\n".join(f"| {split} | {metrics[split]['accuracy']:.4f} | {metrics[split]['macro_f1']:.4f} |"
                      for split in ("dev", "test") if split in metrics)
-    if kind == "transformers":
-        usage = (f'from transformers import pipeline\n\nclassify = pipeline("text-classification", model="{repo_id}")\n'
-                 f'classify("A warm, funny and surprisingly moving film.")')
-    else:
-        usage = (f'from huggingface_hub import snapshot_download\nimport textssl\n\n'
-                 f'model = textssl.load(snapshot_download("{repo_id}"))\n'
-                 f'textssl.inference.probabilities(model, inputs)')
-    frozen = " (frozen; a linear head over its cached embeddings)" if kind == "cached" else ""
     steps = (f"{train['max_steps']} of {train['batch_size']} labelled examples (and {train['uratio']} unlabelled "
              f"per labelled one); the best step on dev: {metrics.get('best_step', '-')}")
     body = f"""
 # {repo_id}
 
-A {'text' if kind != 'image' else 'image'} classifier into {', '.join(f'`{name}`' for name in labels)}, trained
+A {kind.input_column} classifier into {', '.join(f'`{name}`' for name in labels)}, trained
 with textssl's semi-supervised `{algorithm}` method on `{data['dataset']}` from {counts}.
 
 ## Training
 
-- Method: `{algorithm}`; model: `{config['model']['name']}`{frozen}
+- Method: `{algorithm}`; model: `{config['model']['name']}`{kind.card_note}
 - Steps: {steps}
 - The run's resolved recipe, every setting included, is `textssl_recipe.yaml` in this repository.
 
@@ -90,7 +74,7 @@ with textssl's semi-supervised `{algorithm}` method on `{data['dataset']}` from 
 ## Use
 
 ```python
-{usage}
+{kind.usage(repo_id)}
 ```
 """
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
@@ -107,10 +91,8 @@ def build_upload(run: str | Path, repo_id: str, out: Path) -> Path:
         shutil.rmtree(out)
     shutil.copytree(folder, out)
     saved = json.loads((out / "config.json").read_text())
-    kind = saved_kind(saved)
-    if kind == "cached":
-        shutil.copytree(Path(saved["encoder"]), out / "encoder")
-        (out / "config.json").write_text(json.dumps({**saved, "encoder": "encoder"}, indent=2))
+    kind = saved_backbone_class(saved)
+    kind.export(out, saved)
     (out / "textssl_recipe.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copy(metrics_file, out / "metrics.json")
     figure = None

@@ -7,6 +7,7 @@ Unknown keys and values of the wrong type are errors that name the file and the 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,7 +80,41 @@ def load_config(recipe: str | Path | None = None, overrides: list[str] | tuple[s
     merged = OmegaConf.merge(*(layer for _, layer in layers))
     algorithm_name = OmegaConf.select(merged, "algorithm.name", default=AlgorithmConfig.name)
     options_class = algorithm_class(str(algorithm_name)).Config
+    _check_algorithm_options(options_class, layers)
     return _resolve(Config(algorithm=options_class()), layers)
+
+
+def _check_algorithm_options(options: type[AlgorithmConfig], layers: list[tuple[str, DictConfig]]) -> None:
+    """One error naming every option the chosen method does not take and where each was set:
+    a method switched by an override meets the options its recipe set for another."""
+    known = {field.name for field in dataclasses.fields(options)}
+    places = []
+    for source, layer in layers:
+        section = layer.get("algorithm")
+        foreign = [str(key) for key in section if key not in known] if isinstance(section, DictConfig) else []
+        if foreign:
+            lines = _key_lines(source, "algorithm")
+            keys = ", ".join(f"{key} (line {lines[key]})" if key in lines else key for key in foreign)
+            places.append(f"{keys} in {_shown(source)}")
+    if places:
+        raise TextsslError(f"the method {options.name} does not take the option(s) algorithm.{'; '.join(places)}; "
+                           f"remove them, or choose a method that takes them")
+
+
+def _key_lines(source: str, section: str) -> dict[str, int]:
+    """The line of each key of `section` in the recipe file `source` (none for the overrides)."""
+    path = Path(source)
+    root = yaml.compose(path.read_text(), Loader=_YamlLoader) if path.is_file() else None
+    for name, value in root.value if isinstance(root, yaml.MappingNode) else []:
+        if name.value == section and isinstance(value, yaml.MappingNode):
+            return {key.value: key.start_mark.line + 1 for key, _ in value.value}
+    return {}
+
+
+def _shown(source: str) -> str:
+    """A recipe file relative to the working folder when it lies below it."""
+    path = Path(source)
+    return str(path.relative_to(Path.cwd())) if path.is_absolute() and path.is_relative_to(Path.cwd()) else source
 
 
 def load_pretrain_config(recipe: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),

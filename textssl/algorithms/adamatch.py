@@ -32,7 +32,6 @@ class AdaMatchConfig(FixMatchConfig):
 
 @register
 class AdaMatch(FixMatch):
-    name = "adamatch"
     masks_by_confidence = False  # its own mask replaces the fixed threshold
     refuses_alignment = "it always aligns, to its running mean of the labelled predictions"
     Config = AdaMatchConfig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -13,7 +13,7 @@ from textssl.algorithms.losses import RAMPS, entropy, ramp_up
 from textssl.algorithms.masks import (DistributionAlignment, Gather, PriorEstimate, confidence_mask,
                                       most_confident_per_class, single_process)
 from textssl.algorithms.teacher import EMATeacher
-from textssl.batch import Batch, Views
+from textssl.batch import Batch, StepOutput, Views
 from textssl.config import AlgorithmConfig
 from textssl.errors import TextsslError
 from textssl.models import Classifier
@@ -45,27 +45,38 @@ class RunContext:
         return everyone[self.process_index * share:(self.process_index + 1) * share]
 
 
-@dataclass
-class StepOutput:
-    loss: torch.Tensor
-    logs: dict[str, float] = field(default_factory=dict)
-    unlabelled_probs: torch.Tensor | None = None
-    """Class probabilities the method trained towards on the unlabelled batch (its targets)."""
-    mask: torch.Tensor | None = None
-    """Weight in [0, 1] of each unlabelled example's target (0: masked out)."""
+@dataclass(frozen=True)
+class Needs:
+    """What a method asks of the run it is assembled into (`build_run` reads it once)."""
+
+    weak_views: int = 1
+    """Weak views of each unlabelled example per step."""
+    strong_views: int = 0
+    """Strong views of each unlabelled example per step, when the data has them."""
+    strong_view_required: bool = False
+    """The method cannot run without a strong view (otherwise it uses one if the data has it)."""
+    every_label: bool = False
+    """Train on every label of the training pool (the fully supervised reference)."""
+
+    @property
+    def unlabelled(self) -> bool:
+        """Whether the method reads unlabelled examples at all: without, the pool is neither
+        preprocessed nor drawn from, and `training_step` gets None for them."""
+        return bool(self.weak_views or self.strong_views)
 
 
 class Algorithm:
     """One training method: turns a step's labelled and unlabelled batches into a loss.
 
-    A subclass sets `name`, its options dataclass `Config` (a subclass of AlgorithmConfig,
-    filled from the recipe's `algorithm:` section), is decorated with `@register`, and
-    implements `training_step`. The engine does everything else: data and views,
+    A subclass sets its options dataclass `Config` (a subclass of AlgorithmConfig, filled from
+    the recipe's `algorithm:` section; the default of its `name` field is the method's name),
+    says what it `needs` of the run, is decorated with `@register`, and implements
+    `training_step`. The engine does everything else: data and views,
     optimisation, evaluation, checkpoints, and the analysis of `unlabelled_probs` / `mask`
     against the hidden labels.
 
     `labelled` holds model inputs (the weak view) and `labels`; `unlabelled` holds
-    `weak_views` weak and up to `strong_views` strong views of each example and its row in
+    `needs.weak_views` weak and up to `needs.strong_views` strong views of each example and its row in
     the pool, never a label. `progress` is step / max_steps. The model is called as
     `model(batch)`, `model(batch, perturbation=r)` (r added to the embedded input) or
     `model(batch, mix=Mix(...))`; `self.backbone` is the unwrapped model for its helpers
@@ -75,15 +86,9 @@ class Algorithm:
     """
 
     name: ClassVar[str]
+    """Set by `@register` from the default of `Config.name`."""
     Config: ClassVar[type[AlgorithmConfig]] = AlgorithmConfig
-    uses_all_labels: ClassVar[bool] = False
-    """True for references that train on every label of the training pool."""
-    weak_views: ClassVar[int] = 1
-    strong_views: ClassVar[int] = 0
-    """A method with neither weak nor strong views reads no unlabelled example: the engine then
-    neither preprocesses the pool nor draws from it, and `unlabelled` is None."""
-    needs_strong_view: ClassVar[bool] = False
-    """True when the method cannot run without a strong view (otherwise it uses one if the data has it)."""
+    needs: Needs = Needs()
 
     def __init__(self, config: AlgorithmConfig):
         self.config = config
@@ -94,10 +99,6 @@ class Algorithm:
         self.backbone, self.context = model, context
         if self.config.ema_decay > 0:
             self.state["teacher"] = EMATeacher(model, self.config.ema_decay)
-
-    @property
-    def reads_unlabelled(self) -> bool:
-        return bool(self.weak_views or self.strong_views)
 
     @property
     def num_classes(self) -> int:

@@ -25,7 +25,6 @@ class EntropyMinConfig(SemiSupervisedConfig):
 
 @register
 class EntropyMin(SemiSupervised):
-    name = "entropy_min"
     refuses_alignment = "it has no targets"
     Config = EntropyMinConfig
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
+from textssl.algorithms.base import Needs, SemiSupervised, SemiSupervisedConfig
 from textssl.algorithms.losses import hard_label_cross_entropy
 from textssl.algorithms.registry import register
 
@@ -29,11 +29,9 @@ class FixMatchConfig(SemiSupervisedConfig):
 
 @register
 class FixMatch(SemiSupervised):
-    name = "fixmatch"
     masks_by_confidence = True
     Config = FixMatchConfig
-    strong_views = 1
-    needs_strong_view = True
+    needs = Needs(strong_views=1, strong_view_required=True)
 
     def weights(self, probs: torch.Tensor, index: torch.Tensor, labelled_probs: torch.Tensor) -> torch.Tensor:
         """Weight in [0, 1] of each pseudo-label: here the fixed-threshold mask."""

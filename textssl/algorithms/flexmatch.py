@@ -27,7 +27,6 @@ class FlexMatchConfig(FixMatchConfig):
 
 @register
 class FlexMatch(FixMatch):
-    name = "flexmatch"
     masks_by_confidence = False  # its own mask replaces the fixed threshold
     Config = FlexMatchConfig
     config: FlexMatchConfig

@@ -49,7 +49,6 @@ def fairness_loss(strong_logits: torch.Tensor, mask: torch.Tensor, class_probs: 
 
 @register
 class FreeMatch(FixMatch):
-    name = "freematch"
     masks_by_confidence = False  # its own mask replaces the fixed threshold
     Config = FreeMatchConfig
     config: FreeMatchConfig

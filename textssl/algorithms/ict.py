@@ -35,7 +35,6 @@ class ICTConfig(SemiSupervisedConfig):
 
 @register
 class ICT(SemiSupervised):
-    name = "ict"
     Config = ICTConfig
     config: ICTConfig
 

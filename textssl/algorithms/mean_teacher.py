@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
+from textssl.algorithms.base import Needs, SemiSupervised, SemiSupervisedConfig
 from textssl.algorithms.losses import mse_consistency
 from textssl.algorithms.registry import register
 
@@ -33,10 +33,9 @@ class MeanTeacherConfig(SemiSupervisedConfig):
 
 @register
 class MeanTeacher(SemiSupervised):
-    name = "mean_teacher"
     Config = MeanTeacherConfig
     config: MeanTeacherConfig
-    strong_views = 1
+    needs = Needs(strong_views=1)
 
     def training_step(self, model, labelled, unlabelled, progress):
         supervised = self.supervised_loss(model, labelled)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
+from textssl.algorithms.base import Needs, SemiSupervised, SemiSupervisedConfig
 from textssl.algorithms.losses import mixup_weight, mse_consistency, sharpen, soft_cross_entropy
 from textssl.algorithms.registry import register
 from textssl.errors import TextsslError
@@ -50,13 +50,12 @@ def guess_labels(view_probs: list[torch.Tensor], temperature: float) -> torch.Te
 
 @register
 class MixMatch(SemiSupervised):
-    name = "mixmatch"
     Config = MixMatchConfig
     config: MixMatchConfig
 
-    @property
-    def weak_views(self) -> int:  # type: ignore[override]
-        return self.config.views
+    def __init__(self, config: MixMatchConfig):
+        super().__init__(config)
+        self.needs = Needs(weak_views=config.views)
 
     def training_step(self, model, labelled, unlabelled, progress):
         with torch.no_grad():

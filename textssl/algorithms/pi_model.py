@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
+from textssl.algorithms.base import Needs, SemiSupervised, SemiSupervisedConfig
 from textssl.algorithms.losses import mse_consistency
 from textssl.algorithms.registry import register
 
@@ -27,10 +27,9 @@ class PiModelConfig(SemiSupervisedConfig):
 
 @register
 class PiModel(SemiSupervised):
-    name = "pi_model"
     refuses_alignment = "its targets are a second pass of the model, not pseudo-labels"
     Config = PiModelConfig
-    weak_views = 2
+    needs = Needs(weak_views=2)
 
     def training_step(self, model, labelled, unlabelled, progress):
         supervised = self.supervised_loss(model, labelled)

@@ -29,7 +29,6 @@ class PseudoLabelConfig(SemiSupervisedConfig):
 
 @register
 class PseudoLabel(SemiSupervised):
-    name = "pseudo_label"
     masks_by_confidence = True
     Config = PseudoLabelConfig
 

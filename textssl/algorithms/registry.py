@@ -14,10 +14,13 @@ A = TypeVar("A", bound="type[Algorithm]")
 
 
 def register(cls: A) -> A:
-    """Class decorator: make the algorithm available by its `name` in recipes."""
-    if cls.name in ALGORITHMS and ALGORITHMS[cls.name] is not cls:
-        raise ValueError(f"two algorithms are named {cls.name!r}")
-    ALGORITHMS[cls.name] = cls
+    """Class decorator: make the algorithm available in recipes by its name, the default of its
+    options' `name` field (stated once, where recipes read it)."""
+    name = cls.Config.name
+    if name in ALGORITHMS and ALGORITHMS[name] is not cls:
+        raise ValueError(f"two algorithms are named {name!r} (does {cls.__name__} lack a Config of its own?)")
+    cls.name = name
+    ALGORITHMS[name] = cls
     return cls
 
 

@@ -30,7 +30,6 @@ class SoftMatchConfig(FixMatchConfig):
 
 @register
 class SoftMatch(FixMatch):
-    name = "softmatch"
     masks_by_confidence = False  # its own mask replaces the fixed threshold
     Config = SoftMatchConfig
     config: SoftMatchConfig

@@ -2,14 +2,13 @@
 
 import torch.nn.functional as F
 
-from textssl.algorithms.base import Algorithm, StepOutput
+from textssl.algorithms.base import Algorithm, Needs, StepOutput
 from textssl.algorithms.registry import register
 
 
 @register
 class Supervised(Algorithm):
-    name = "supervised"
-    weak_views = 0
+    needs = Needs(weak_views=0)
 
     def training_step(self, model, labelled, unlabelled, progress):
         loss = F.cross_entropy(model(labelled), labelled["labels"])

@@ -62,7 +62,6 @@ class TemporalEnsemblingConfig(SemiSupervisedConfig):
 
 @register
 class TemporalEnsembling(SemiSupervised):
-    name = "temporal_ensembling"
     refuses_alignment = "its targets are the ensemble of past epochs' predictions"
     Config = TemporalEnsemblingConfig
     config: TemporalEnsemblingConfig

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textssl.algorithms.base import SemiSupervised, SemiSupervisedConfig
+from textssl.algorithms.base import Needs, SemiSupervised, SemiSupervisedConfig
 from textssl.algorithms.losses import TSA_SCHEDULES, kl_consistency, sharpen, tsa_cross_entropy, tsa_threshold
 from textssl.algorithms.registry import register
 from textssl.errors import TextsslError
@@ -40,11 +40,9 @@ class UDAConfig(SemiSupervisedConfig):
 
 @register
 class UDA(SemiSupervised):
-    name = "uda"
     masks_by_confidence = True
     Config = UDAConfig
-    strong_views = 1
-    needs_strong_view = True
+    needs = Needs(strong_views=1, strong_view_required=True)
 
     def training_step(self, model, labelled, unlabelled, progress):
         eta = tsa_threshold(self.config.tsa, progress, self.num_classes)

@@ -46,7 +46,6 @@ class VATConfig(SemiSupervisedConfig):
 
 @register
 class VAT(SemiSupervised):
-    name = "vat"
     Config = VATConfig
     config: VATConfig
 

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 from datasets import Dataset, DatasetDict, Features, concatenate_datasets
 
+from textssl.batch import Batch, Views
+from textssl.config import DataConfig
 from textssl.data.builtin import BUILTIN_DATASETS
 from textssl.data.sampling import sample_labelled
 from textssl.data.sources import load_splits
-from textssl.batch import Batch, Views
 from textssl.data.stream import BatchStream
+from textssl.data.view_cache import SOURCE_COLUMN as STRONG_SOURCE
 from textssl.data.views import PREFIX as STRONG_PREFIX
-from textssl.data.views import SOURCE_COLUMN as STRONG_SOURCE
 from textssl.data.views import ImageViews, TextViews, ViewMaker, encode_strong_views, view_maker
 from textssl.errors import TextsslError
 
@@ -36,13 +37,13 @@ class SSLData:
     """The unlabelled pool's class shares when the recipe gives them (`data.class_prior`)."""
 
 
-def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], *, labels_per_class: int | None,
-                 num_labels: int | None, seed: int, all_labelled: bool = False, input_column: str = "text",
-                 class_prior: list[float] | None = None, preprocess_unlabelled: bool = True) -> SSLData:
-    """Split the training pool into labelled and unlabelled sets and preprocess every split.
+def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], config: DataConfig, *, seed: int,
+                 input_column: str = "text", every_label: bool = False, preprocess_unlabelled: bool = True) -> SSLData:
+    """Split the training pool into labelled and unlabelled sets as `config` asks (the labelled
+    draw, the pool's prior) and preprocess every split.
 
     A `strong` column in the pool (see `textssl.data.views`) is preprocessed too and kept
-    in the unlabelled set only. `all_labelled` keeps every training label (the fully
+    in the unlabelled set only. `every_label` keeps every training label (the fully
     supervised reference). When no example is left unlabelled, the whole pool (without
     labels) serves as the unlabelled set. Without `preprocess_unlabelled` (a method that reads
     no unlabelled example) only the labelled rows are preprocessed, and the unlabelled set
@@ -50,13 +51,15 @@ def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], *, lab
     """
     names = splits["train"].features["label"].names
     labels = np.asarray(splits["train"]["label"])
+    class_prior = config.class_prior
     if class_prior and len(class_prior) != len(names):
         raise TextsslError(f"data.class_prior has {len(class_prior)} shares, but the data has {len(names)} classes "
                            f"({', '.join(names)})")
-    if all_labelled:
+    if every_label:
         labelled_rows = unlabelled_rows = np.arange(len(labels))
     else:
-        labelled_rows = sample_labelled(labels, names, per_class=labels_per_class, total=num_labels, seed=seed)
+        labelled_rows = sample_labelled(labels, names, per_class=config.labels_per_class, total=config.num_labels,
+                                        seed=seed)
         unlabelled_rows = np.setdiff1d(np.arange(len(labels)), labelled_rows)
         if len(unlabelled_rows) == 0:
             unlabelled_rows = np.arange(len(labels))

@@ -27,7 +27,8 @@ import pandas as pd
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value, load_from_disk
 from sklearn.model_selection import train_test_split
 
-from textssl.cache import cache_dir, write_cache_folder
+from textssl.atomic import written_whole
+from textssl.cache import cache_dir
 from textssl.errors import TextsslError
 
 SPLIT_SEED = 0
@@ -155,7 +156,8 @@ def load_builtin(name: str) -> DatasetDict:
     """The named built-in dataset, built on first use and memory-mapped from the cache after."""
     target = cache_dir() / "datasets" / f"{name}-{CACHE_VERSION}"
     if not (target / "dataset_dict.json").is_file():
-        write_cache_folder(target, lambda folder: BUILTIN_DATASETS[name]().save_to_disk(str(folder)))
+        with written_whole(target) as folder:
+            BUILTIN_DATASETS[name]().save_to_disk(str(folder))
     return load_from_disk(str(target))
 
 

@@ -1,4 +1,5 @@
-"""Checkpoints that are either complete or absent: written to a temporary folder, then renamed.
+"""Checkpoints that are either complete or absent: written to a temporary folder, then swapped
+in (`textssl.atomic`).
 
 Loading one runs no code from it: tensors come from safetensors or weights-only torch files,
 and a file that does not load is one error naming it.
@@ -10,50 +11,19 @@ import json
 import os
 import pickle
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from accelerate import Accelerator
-from accelerate.utils import load
+from accelerate.utils import broadcast_object_list, load
 from safetensors.torch import load_file
 
+from textssl.atomic import completed, own_temporary, remove_abandoned, swap_in
 from textssl.errors import TextsslError
 
 STATE_FILE = "trainer_state.json"
 FORCE_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
-
-
-def write_whole(path: Path, text: str) -> None:
-    """Write a file that a kill leaves whole or as it was, never empty or cut off."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
-
-
-def _swap_in(partial: Path, target: Path) -> None:
-    """Replace `target` by the complete folder `partial`; `target.old` bridges the two renames."""
-    old = target.with_name(target.name + ".old")
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)  # half deleted by a run killed in the rmtree below
-        target.rename(old)
-    os.replace(partial, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def completed(target: Path) -> Path:
-    """`target`, or its previous version when a run was killed between the two renames."""
-    old = target.with_name(target.name + ".old")
-    return old if not target.exists() and old.exists() else target
-
-
-def replace_directory(target: Path, write: Callable[[Path], None]) -> None:
-    """Run `write(folder)` on a fresh temporary folder, then swap it in for `target`."""
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    write(partial)
-    _swap_in(partial, target)
 
 
 def save_checkpoint(accelerator: Accelerator, folder: Path, step: int, state: dict) -> None:
@@ -61,15 +31,19 @@ def save_checkpoint(accelerator: Accelerator, folder: Path, step: int, state: di
 
     Every process calls this; the finished checkpoint replaces the previous one.
     """
-    partial = folder / "last.partial"
+    target = folder / "last"
+    shared = [own_temporary(target)]
+    broadcast_object_list(shared)  # the main process's temporary, which every process writes into
+    temporary = shared[0]
     if accelerator.is_main_process:
-        shutil.rmtree(partial, ignore_errors=True)
+        remove_abandoned(folder, target.name)
+        shutil.rmtree(temporary, ignore_errors=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial), safe_serialization=True)
+    accelerator.save_state(str(temporary), safe_serialization=True)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (partial / STATE_FILE).write_text(json.dumps({"step": step, **state}))
-        _swap_in(partial, folder / "last")
+        (temporary / STATE_FILE).write_text(json.dumps({"step": step, **state}))
+        swap_in(temporary, target)
     accelerator.wait_for_everyone()
 
 

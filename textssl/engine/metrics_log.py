@@ -4,7 +4,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from textssl.engine.checkpoint import write_whole
+from textssl.atomic import write_whole
 
 
 class MetricsLog:

@@ -1,31 +1,37 @@
-"""Backbones behind one small interface (`Classifier`): Hugging Face text models, a linear head over
-cached encoder features, image networks."""
+"""Backbones behind one small interface (`Classifier`), one file per kind, each registered with
+`@register_backbone`: Hugging Face text models, a linear head over cached encoder features,
+image networks.
+
+Importing this package imports every module in it, so a new backbone file is found without a
+hand-kept list.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
+from textssl.config import ModelConfig
 from textssl.errors import TextsslError
 from textssl.models.base import Batch, Classifier, Mix, batch_norm_layers, frozen_norm_statistics
-from textssl.models.features import CachedFeatureClassifier, SentenceEncoder
-from textssl.models.hf import BUILTIN_MODELS, HFClassifier
-from textssl.models.image import IMAGE_MODEL_NAMES, ImageClassifier, SmallCNN, WideResNet, build_image_model
+from textssl.models.registry import BACKBONES, backbone_class, register_backbone, saved_backbone_class
 
-__all__ = ["BUILTIN_MODELS", "IMAGE_MODEL_NAMES", "Batch", "CachedFeatureClassifier", "Classifier", "HFClassifier",
-           "ImageClassifier", "Mix", "SentenceEncoder", "SmallCNN", "WideResNet", "batch_norm_layers", "build_model", "frozen_norm_statistics"]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["BACKBONES", "Batch", "Classifier", "Mix", "backbone_class", "batch_norm_layers", "build_backbone",
+           "frozen_norm_statistics", "register_backbone", "saved_backbone_class"]
 
 
-def build_model(name: str, label_names: list[str], input_column: str, max_length: int = 64, mix_layer: int = 0,
-                cached_features: bool = False, standardise_features: bool = True,
-                trust_remote_code: bool = False) -> Classifier:
-    """The backbone `name` with a fresh head for `label_names`, checked against the data's input column."""
-    model: Classifier | None = build_image_model(name, label_names)
-    if model is None and input_column == "image":
-        raise TextsslError(f"model {name!r} reads text, but the dataset holds images; "
-                           f"use model.name={' or '.join(IMAGE_MODEL_NAMES)}")
-    if model is not None and cached_features:
-        raise TextsslError(f"model.cached_features applies to text encoders, not to the image network {name!r}")
-    if model is None:
-        model = (CachedFeatureClassifier(name, label_names, max_length, standardise_features, trust_remote_code)
-                 if cached_features else HFClassifier(name, label_names, max_length, mix_layer, trust_remote_code))
-    if model.input_column != input_column:
-        raise TextsslError(f"model {name!r} reads `{model.input_column}`, but the dataset's input is `{input_column}`")
-    return model
+def build_backbone(config: ModelConfig, label_names: list[str], columns: list[str], max_length: int = 64
+                   ) -> Classifier:
+    """The backbone of the recipe's `model:` section with a fresh head for `label_names`, checked
+    against the dataset's `columns`."""
+    kind = backbone_class(config)
+    if kind.input_column not in columns:
+        fitting = [f"{other.description} ({', '.join(other.names)})" for other in BACKBONES.values()
+                   if other.input_column in columns and other.names]
+        raise TextsslError(f"model {config.name!r} is {kind.description} and reads `{kind.input_column}`, which the "
+                           f"dataset lacks (its columns: {', '.join(columns)})"
+                           + (f"; use {' or '.join(fitting)}" if fitting else ""))
+    return kind.from_config(config, label_names, max_length)

@@ -4,12 +4,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from datasets import Dataset
 from torch import nn
 
 from textssl.batch import Batch
+from textssl.config import ModelConfig
 
 
 @dataclass
@@ -21,7 +23,7 @@ class Mix:
 
 
 class Classifier(nn.Module):
-    """A backbone behind the one seam every algorithm uses.
+    """A backbone behind the one seam every algorithm uses, and the owner of its life cycle.
 
     `embed(batch)` gives the input as a tensor (token embeddings for text, pixels for
     images) and `classify(embedded, batch)` turns it into logits. Algorithms that perturb or
@@ -30,10 +32,72 @@ class Classifier(nn.Module):
     the backbone decides what a perturbation's size means (`normalize_perturbation`) and
     how to join batches (`concat`). `preprocess` and `collate` turn dataset rows into model
     inputs; they are the only place that knows the input column.
+
+    A kind of backbone is one file: a subclass decorated with `@register_backbone` that says
+    which recipes it builds (`claims`, `from_config`), which saved folders are its own
+    (`recognises`, `from_saved`, `save_pretrained`) and what a model card says of it.
     """
 
-    input_column: str
+    kind: ClassVar[str]
+    """The registry's name of the kind."""
+    description: ClassVar[str]
+    """What it is, for messages: "an image network"."""
+    input_column: ClassVar[str]
+    """The dataset column it reads: text | image."""
+    names: ClassVar[tuple[str, ...]] = ()
+    """Its built-in model names, for `textssl list`."""
+    library_name: ClassVar[str] = "textssl"
+    """The library that loads a pushed model, for the model card."""
+    card_note: ClassVar[str] = ""
+    """Said of the base model on the model card."""
     label_names: list[str]
+
+    @classmethod
+    def claims(cls, config: ModelConfig) -> bool:
+        """Whether the recipe's `model:` section asks for this kind."""
+        return False
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, label_names: list[str], max_length: int) -> Classifier:
+        """A fresh model for `label_names` from the recipe's `model:` section."""
+        raise NotImplementedError
+
+    @classmethod
+    def recognises(cls, saved: dict) -> bool:
+        """Whether a model folder's config.json was written by this kind's `save_pretrained`."""
+        return False
+
+    @classmethod
+    def from_saved(cls, folder: Path, saved: dict, max_length: int, trust_remote_code: bool) -> Classifier:
+        """The model `save_pretrained` wrote to `folder` (its config.json read as `saved`)."""
+        raise NotImplementedError
+
+    def save_pretrained(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def load_weights(self, directory: Path) -> None:
+        """Load the weights that `save_pretrained` wrote into this model."""
+        raise NotImplementedError
+
+    @classmethod
+    def base_model(cls, name: str) -> str | None:
+        """The Hub id of the model `model.name` started from, for the model card (None: trained from scratch)."""
+        return None
+
+    @classmethod
+    def export(cls, folder: Path, saved: dict) -> None:
+        """Complete a copy of a saved model folder so that it loads on another machine."""
+
+    @classmethod
+    def usage(cls, repo_id: str) -> str:
+        """Python that loads the pushed model, for the model card."""
+        return (f'from huggingface_hub import snapshot_download\nimport textssl\n\n'
+                f'model = textssl.load(snapshot_download("{repo_id}"))\n'
+                f'textssl.inference.probabilities(model, inputs)')
+
+    @classmethod
+    def pipeline_tag(cls) -> str:
+        return f"{cls.input_column}-classification"
 
     def preprocess(self, rows: dict[str, list]) -> dict[str, list]:
         """Batched `datasets.map` function: raw rows -> stored model inputs."""
@@ -79,12 +143,14 @@ class Classifier(nn.Module):
         """One batch holding the examples of `batches` in order."""
         return {key: torch.cat([batch[key] for batch in batches]) for key in batches[0]}
 
-    def save_pretrained(self, directory: Path) -> None:
-        raise NotImplementedError
 
-    def load_weights(self, directory: Path) -> None:
-        """Load the weights that `save_pretrained` wrote into this model."""
-        raise NotImplementedError
+
+def saved_label_names(saved: dict) -> list[str]:
+    """The class names of a saved model folder's config.json, in class order."""
+    if "label_names" in saved:
+        return saved["label_names"]
+    labels = saved.get("id2label") or {}
+    return [labels[str(i)] for i in range(len(labels))]
 
 
 def batch_norm_layers(model: nn.Module) -> list[nn.Module]:

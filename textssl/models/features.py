@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel
 
-from textssl.cache import cache_dir, own_temporary, remove_abandoned
+from textssl.atomic import remove_abandoned, written_whole
+from textssl.cache import cache_dir
+from textssl.config import ModelConfig
 from textssl.errors import TextsslError
 from textssl.models.base import Batch, Classifier
-from textssl.models.hf import load_pretrained
+from textssl.models.hf import hub_id, load_pretrained
+from textssl.models.registry import register_backbone
 
 POOLING = "mean-l2"
 KEY_BYTES = 20  # sha1 of the text
@@ -86,10 +90,9 @@ class SentenceEncoder:
         self._append(keys, vectors)
         self.folder.mkdir(parents=True, exist_ok=True)
         shard = self.folder / f"{hashlib.sha1(b''.join(keys)).hexdigest()}.npz"
-        partial = own_temporary(shard)
-        with partial.open("wb") as handle:  # keys as raw bytes: numpy's S20 would drop trailing zero bytes
+        with written_whole(shard) as temporary, temporary.open("wb") as handle:
+            # keys as raw bytes: numpy's S20 would drop trailing zero bytes
             np.savez(handle, keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES), vectors=vectors)
-        partial.replace(shard)
         self._shards.add(shard.name)
 
     def _append(self, keys: list[bytes], vectors: np.ndarray) -> None:
@@ -114,11 +117,15 @@ class SentenceEncoder:
                 self._append([keys[i] for i in fresh], stored["vectors"][fresh])
 
 
+@register_backbone
 class CachedFeatureClassifier(Classifier):
     """A linear head over a frozen encoder's cached sentence embeddings (`model.cached_features`),
     standardised with the unlabelled pool's statistics unless `standardise` is false."""
 
+    kind = "cached"
+    description = "a linear head over a frozen text encoder's cached features"
     input_column = "text"
+    card_note = " (frozen; a linear head over its cached embeddings)"
 
     def __init__(self, name: str, label_names: list[str], max_length: int, standardise: bool = True,
                  trust_remote_code: bool = False):
@@ -128,6 +135,37 @@ class CachedFeatureClassifier(Classifier):
         self.head = nn.Linear(self.encoder.dim, len(label_names))
         self.register_buffer("feature_mean", torch.zeros(self.encoder.dim))
         self.register_buffer("feature_scale", torch.ones(self.encoder.dim))
+
+    @classmethod
+    def claims(cls, config: ModelConfig) -> bool:
+        return config.cached_features
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, label_names: list[str], max_length: int) -> CachedFeatureClassifier:
+        return cls(config.name, label_names, max_length, config.standardise_features, config.trust_remote_code)
+
+    @classmethod
+    def recognises(cls, saved: dict) -> bool:
+        return "encoder" in saved
+
+    @classmethod
+    def from_saved(cls, folder: Path, saved: dict, max_length: int, trust_remote_code: bool
+                   ) -> CachedFeatureClassifier:
+        encoder = folder / saved["encoder"]  # `textssl push` puts the encoder beside the head
+        model = cls(str(encoder) if encoder.is_dir() else saved["encoder"], saved["label_names"],
+                    saved["max_length"], trust_remote_code=trust_remote_code)
+        model.load_weights(folder)
+        return model
+
+    @classmethod
+    def base_model(cls, name: str) -> str | None:
+        return hub_id(name)
+
+    @classmethod
+    def export(cls, folder: Path, saved: dict) -> None:
+        """The frozen encoder goes into the folder, beside the head."""
+        shutil.copytree(Path(saved["encoder"]), folder / "encoder")
+        (folder / "config.json").write_text(json.dumps({**saved, "encoder": "encoder"}, indent=2))
 
     @property
     def fits_on_pool(self) -> bool:

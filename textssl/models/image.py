@@ -16,20 +16,55 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from textssl.config import ModelConfig
 from textssl.errors import TextsslError
 from textssl.models.base import Batch, Classifier
+from textssl.models.registry import register_backbone
+
+WIDE_RESNET = re.compile(r"wrn-(\d+)-(\d+)")
 
 
+@register_backbone
 class ImageClassifier(Classifier):
-    """Pixels in, logits out: `features` (images -> vectors) and a linear `head`, which subclasses build."""
+    """Pixels in, logits out: `features` (images -> vectors) and a linear `head`, which subclasses
+    build. `model.name` is the architecture: `small-cnn` or `wrn-DEPTH-WIDTH`."""
 
+    kind = "image"
+    description = "an image network"
     input_column = "image"
+    names = ("small-cnn", "wrn-DEPTH-WIDTH")
     features: nn.Module
     head: nn.Linear
 
     def __init__(self, label_names: list[str], architecture: str) -> None:
         super().__init__()
         self.label_names, self.architecture = label_names, architecture
+
+    @classmethod
+    def claims(cls, config: ModelConfig) -> bool:
+        return config.name == "small-cnn" or WIDE_RESNET.fullmatch(config.name) is not None
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, label_names: list[str], max_length: int) -> ImageClassifier:
+        return cls.of_architecture(config.name, label_names)
+
+    @staticmethod
+    def of_architecture(name: str, label_names: list[str]) -> ImageClassifier:
+        if match := WIDE_RESNET.fullmatch(name):
+            return WideResNet(label_names, depth=int(match[1]), width=int(match[2]))
+        if name == "small-cnn":
+            return SmallCNN(label_names)
+        raise TextsslError(f"unknown image architecture {name!r}; known: {', '.join(ImageClassifier.names)}")
+
+    @classmethod
+    def recognises(cls, saved: dict) -> bool:
+        return "architecture" in saved
+
+    @classmethod
+    def from_saved(cls, folder: Path, saved: dict, max_length: int, trust_remote_code: bool) -> ImageClassifier:
+        model = cls.of_architecture(saved["architecture"], saved["label_names"])
+        model.load_weights(folder)
+        return model
 
     def preprocess(self, rows: dict[str, list]) -> dict[str, list]:
         return {"pixel_values": rows["image"]}
@@ -115,15 +150,3 @@ class WideResNet(ImageClassifier):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="leaky_relu")
-
-
-def build_image_model(name: str, label_names: list[str]) -> ImageClassifier | None:
-    """The image backbone called `name` (`small-cnn` or `wrn-DEPTH-WIDTH`), or None for another name."""
-    if name == "small-cnn":
-        return SmallCNN(label_names)
-    if match := re.fullmatch(r"wrn-(\d+)-(\d+)", name):
-        return WideResNet(label_names, depth=int(match[1]), width=int(match[2]))
-    return None
-
-
-IMAGE_MODEL_NAMES: tuple[str, ...] = ("small-cnn", "wrn-DEPTH-WIDTH")
