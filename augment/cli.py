@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import augment
+from augment.atomic import written_whole
 from augment.base import Augmenter
 from augment.errors import AugmentError
 
@@ -128,9 +128,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # Whole or absent: every run rewrites it, and a run killed while writing it in place left
     # an empty or cut-off file that the next run could not read.
-    partial = meta_path.with_name(meta_path.name + ".partial")
-    partial.write_text(json.dumps(meta, indent=2))
-    os.replace(partial, meta_path)
+    with written_whole(meta_path) as partial:
+        partial.write_text(json.dumps(meta, indent=2))
 
     done = writer.rows_done()
     extra = [c for c in frame.columns if c != args.column and c not in ("row", "copy", "augmented", "op",

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from augment.base import derive, splitmix64, uniforms
 from augment.errors import AugmentError
+from augment.registry import register_op
 
 FILL = 0.5  # gray for areas uncovered by geometric ops and for Cutout
 
@@ -221,6 +222,7 @@ def cutout(x: torch.Tensor, size: float, u: torch.Tensor) -> torch.Tensor:
     return torch.where(box.unsqueeze(1), torch.full_like(x, FILL), x)
 
 
+@register_op("weak", kind="image")
 class WeakImage(ImageAugmenter):
     """Horizontal flip with probability ``flip`` and a shift by up to ``shift``·size pixels
     (reflection pad, random crop back to size)."""
@@ -253,6 +255,7 @@ class WeakImage(ImageAugmenter):
         return {"flip": self.flip, "shift": self.shift}
 
 
+@register_op("randaugment", kind="image")
 class RandAugment(ImageAugmenter):
     """``n`` random ops from ``ops`` per image at magnitude ``m`` in [0, 10], then Cutout.
 
@@ -298,6 +301,7 @@ class RandAugment(ImageAugmenter):
                 "random_magnitude": self.random_magnitude}
 
 
+@register_op("cutout", kind="image")
 class Cutout(ImageAugmenter):
     """Only Cutout: a gray square of side ``size``·min(H, W) at a random centre."""
 

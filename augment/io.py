@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from augment.atomic import written_whole
 from augment.errors import AugmentError
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
@@ -133,9 +134,9 @@ class ViewWriter:
             self.parts.mkdir(parents=True, exist_ok=True)
             index = len(list(self.parts.glob("part-*.parquet")))
             frame = pd.DataFrame([{**r, "params": json.dumps(r["params"])} for r in records])
-            tmp = self.parts / f"tmp-{index:06d}.parquet"
-            frame.to_parquet(tmp, index=False)
-            tmp.rename(self.parts / f"part-{index:06d}.parquet")  # atomic: a part is whole or absent
+            # A part is whole or absent; the temporary's name does not match "part-*.parquet".
+            with written_whole(self.parts / f"part-{index:06d}.parquet") as partial:
+                frame.to_parquet(partial, index=False)
             return
         data = "".join(json.dumps(r, ensure_ascii=False, default=_plain) + "\n" for r in records)
         with self.out.open("a", encoding="utf-8") as handle:
@@ -146,7 +147,6 @@ class ViewWriter:
         if self.parquet and self.parts.exists():
             parts = sorted(self.parts.glob("part-*.parquet"))
             frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-            tmp = self.out.with_name(self.out.name + ".tmp")
-            frame.to_parquet(tmp, index=False)
-            tmp.rename(self.out)
+            with written_whole(self.out) as partial:
+                frame.to_parquet(partial, index=False)
             shutil.rmtree(self.parts)

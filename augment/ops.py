@@ -2,7 +2,7 @@
 image ops (``build_image``): ``"weak:flip=0"``, ``"randaugment:n=2,m=10"``, ``"cutout"``.
 
 An op spec is ``NAME`` or ``NAME:key=value,key=value``; values are cast to the type of
-the parameter's default.
+the parameter's default. Each op's file registers its class with ``augment.registry.register_op``.
 
 >>> from augment.ops import build
 >>> build(["tfidf:p=0.5"], seed=3).describe()["p"]
@@ -19,30 +19,17 @@ from typing import Any
 
 from augment.base import Augmenter, Sequential
 from augment.errors import AugmentError
-from augment.text import (BackTranslation, RandomDelete, RandomInsert, RandomSwap, Synonym, TfIdfReplace,
-                          UniformReplace)
+from augment.registry import ALIASES, IMAGE_OPS, OPS
+from augment.text import TfIdfReplace, UniformReplace  # importing augment.text registers every text op
 
-OPS: dict[str, Callable[..., Augmenter]] = {
-    "tfidf": TfIdfReplace,
-    "uniform": UniformReplace,
-    "backtranslation": BackTranslation,
-    "synonym": Synonym,
-    "insert": RandomInsert,
-    "swap": RandomSwap,
-    "delete": RandomDelete,
-}
-ALIASES = {"bt": "backtranslation", "tf_idf": "tfidf", "unif": "uniform", "synonyms": "synonym"}
 _NOT_ON_COMMAND_LINE = {"self", "seed", "stats", "vocabulary", "stopwords"}
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
-IMAGE_OPS = ("weak", "randaugment", "cutout")
-
-
 def _image_ops() -> dict[str, Callable[..., Any]]:
-    from augment.image import Cutout, RandAugment, WeakImage  # imports torch: only when asked for
+    import augment.image  # noqa: F401  registers the image ops; imports torch, so only when asked for
 
-    return {"weak": WeakImage, "randaugment": RandAugment, "cutout": Cutout}
+    return IMAGE_OPS
 
 
 def parameters(name: str, table: dict[str, Callable[..., Any]] | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from augment import TfIdfReplace
+from augment.atomic import written_whole
 from augment.cli import main
 from augment.io import ViewWriter
 
@@ -73,12 +74,24 @@ def test_the_run_record_is_replaced_whole(reviews_csv: Path, tmp_path: Path, mon
     def killed(*_: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("augment.cli.os.replace", killed)
+    monkeypatch.setattr("augment.atomic.os.replace", killed)
     with pytest.raises(SystemExit):
         run(*args)
     monkeypatch.undo()
     assert meta.read_text() == before
     run(*args)
+
+
+def test_written_whole_replaces_the_target_only_when_the_block_succeeds(tmp_path: Path) -> None:
+    target = tmp_path / "record.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), written_whole(target) as partial:
+        partial.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["record.json"]
+    with written_whole(target) as partial:
+        partial.write_text("new")
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["record.json"]
 
 
 def test_resumes_after_an_interruption(reviews_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from augment.base import Augmenter, splitmix64
 from augment.errors import AugmentError
+from augment.registry import register_op
 from augment.text.tokenize import split_sentences
 from augment.text.translators import ApertiumTranslator, Seq2SeqTranslator, Translator
 
@@ -47,6 +48,7 @@ def make_translator(backend: str | Translator, pivot: str | None, temperature: f
     raise AugmentError(f"backtranslation: unknown backend {backend!r}; use 'apertium', 'marian' or a translator")
 
 
+@register_op("backtranslation", aliases=("bt",))
 class BackTranslation(Augmenter):
     """English → pivot → English per sentence, then UDA's length filter per text."""
 

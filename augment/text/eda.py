@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from augment.base import Augmenter, check_probability
+from augment.registry import register_op
 from augment.text.wordnet import pos_tags, synonyms
 
 STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before
@@ -83,6 +84,7 @@ class _WordNetOp(_WordOp):
         return found
 
 
+@register_op("synonym", aliases=("synonyms",))
 class Synonym(_WordNetOp):
     """Replace ``max(1, int(p·n))`` non-stop-words that have WordNet synonyms by a random synonym.
 
@@ -104,6 +106,7 @@ class Synonym(_WordNetOp):
         return " ".join(tokens)
 
 
+@register_op("insert")
 class RandomInsert(_WordNetOp):
     """EDA random insertion: ``max(1, int(p·n))`` times, a synonym of a random word goes to a random place."""
 
@@ -120,6 +123,7 @@ class RandomInsert(_WordNetOp):
         return " ".join(tokens)
 
 
+@register_op("swap")
 class RandomSwap(_WordOp):
     """EDA random swap: ``max(1, int(p·n))`` times, two random words trade places."""
 
@@ -135,6 +139,7 @@ class RandomSwap(_WordOp):
         return " ".join(tokens)
 
 
+@register_op("delete")
 class RandomDelete(_WordOp):
     """EDA random deletion: each word is dropped with probability ``p``; one word always stays."""
 

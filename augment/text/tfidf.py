@@ -33,8 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from augment.atomic import written_whole
 from augment.base import Augmenter, check_probability, uniforms
 from augment.errors import AugmentError
+from augment.registry import register_op
 from augment.text.tokenize import norms, replace_in_texts, split_words, word_list
 
 FORMAT = "augment.tfidf/1"
@@ -88,7 +90,8 @@ class TfIdfStats:
     def save(self, path: str | Path) -> None:
         data = {"format": FORMAT, "n_docs": self.n_docs, "words": self.words,
                 "doc_freq": self.doc_freq.tolist(), "tf_sum": self.tf_sum.tolist()}
-        Path(path).write_text(json.dumps(data, ensure_ascii=False))
+        with written_whole(Path(path)) as partial:  # a cut-off file would stop every later --stats run
+            partial.write_text(json.dumps(data, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> TfIdfStats:
@@ -115,6 +118,7 @@ def _chunked(texts: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
+@register_op("tfidf", aliases=("tf_idf",))
 class TfIdfReplace(Augmenter):
     """Replace uninformative words (low TF-IDF) by words drawn with q(w); see the module doc."""
 

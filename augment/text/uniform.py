@@ -16,9 +16,11 @@ import numpy as np
 
 from augment.base import Augmenter, check_probability, uniforms
 from augment.errors import AugmentError
+from augment.registry import register_op
 from augment.text.tokenize import replace_in_texts, split_words, word_list
 
 
+@register_op("uniform", aliases=("unif",))
 class UniformReplace(Augmenter):
     """Replace each word with probability ``p`` by a uniform vocabulary word (texts ≥ 3 words)."""
 

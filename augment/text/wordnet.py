@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from augment.atomic import written_whole
 from augment.errors import AugmentError
 
 WORDNET_SOURCES = (Path("/usr/share/wordnet"), Path("/usr/share/wordnet/dict"))
@@ -94,18 +95,17 @@ def prepare_nltk_data(root: Path | None = None) -> Path:
     if (target / "lexnames").is_file():
         return root
     source = _source()
-    partial = target.with_name(f"wordnet.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    for path in source.iterdir():
-        if path.is_file():
-            shutil.copyfile(path, partial / path.name)  # follows links: nltk needs real files
     lines = [f"{i:02d}\t{name}\t{cat}" for i, (name, cat) in enumerate(l.split() for l in LEXNAMES.splitlines())]
-    (partial / "lexnames").write_text("\n".join(lines) + "\n")
     try:
-        partial.rename(target)
-    except OSError:  # another process finished first
-        shutil.rmtree(partial, ignore_errors=True)
+        with written_whole(target) as partial:
+            partial.mkdir(parents=True)
+            for path in source.iterdir():
+                if path.is_file():
+                    shutil.copyfile(path, partial / path.name)  # follows links: nltk needs real files
+            (partial / "lexnames").write_text("\n".join(lines) + "\n")
+    except OSError:
+        if not (target / "lexnames").is_file():  # else another process finished first
+            raise
     return root
 
 
