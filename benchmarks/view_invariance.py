@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/view_invariance.md"))
     args = parser.parse_args()
     if not args.models:
-        parser.error("no models: run the benchmark first (README, Results) or pass --models")
+        parser.error("no models: run the benchmark first (docs/results.md, Results) or pass --models")
 
     pool = load_splits(DataConfig())["train"]
     rows = np.sort(np.random.default_rng(0).choice(len(pool), args.sample, replace=False))
