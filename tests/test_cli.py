@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,10 @@ def test_the_command_prints_no_traceback(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "x.csv" in result.stderr
+
+
+def test_switching_the_method_of_a_recipe_is_one_line_naming_the_options_and_their_recipe(capsys, monkeypatch):
+    monkeypatch.chdir(Path(__file__).parents[1])
+    line = fails_with_one_line(capsys, "recipes/text/setfit_pseudo_label.yaml", "algorithm.name=supervised")
+    assert line.startswith("textssl: error: the method supervised does not take the option(s) algorithm.unsup_weight (line ")
+    assert line.endswith(" in recipes/text/pseudo_label.yaml; remove them, or choose a method that takes them")

@@ -109,3 +109,28 @@ def test_methods_whose_targets_come_from_the_teacher_refuse_ema_decay_0(method):
     with pytest.raises(TextsslError, match=rf"algorithm\.ema_decay of {method} must be above 0"):
         load_config(None, [f"algorithm.name={method}", "algorithm.ema_decay=0"])
     assert load_config(None, ["algorithm.name=pi_model", "algorithm.ema_decay=0"]).algorithm.ema_decay == 0
+
+
+def test_a_methods_name_is_stated_once_and_a_config_built_in_python_reads_back_as_that_method(tmp_path):
+    from textssl.algorithms import ALGORITHMS, algorithm_class
+    from textssl.config import Config
+
+    for name, method in ALGORITHMS.items():
+        assert method.name == method.Config().name == name
+    built = Config(algorithm=algorithm_class("fully_supervised").Config())
+    recipe = write(tmp_path / "saved.yaml", built.to_yaml())
+    assert load_config(recipe).algorithm.name == "fully_supervised"
+    with pytest.raises(TextsslError, match="options of fixmatch"):
+        algorithm_class("fixmatch").Config(name="uda")
+
+
+def test_switching_the_method_names_each_option_it_does_not_take_and_its_line(tmp_path):
+    write(tmp_path / "base.yaml", "algorithm:\n  name: pseudo_label\n  unsup_weight: 2\n  threshold: 0.9\n")
+    recipe = write(tmp_path / "child.yaml", "extends: base.yaml\nalgorithm:\n  rampup: linear\n")
+    with pytest.raises(TextsslError, match=r"the method supervised does not take the option\(s\) "
+                                           r"algorithm\.unsup_weight \(line 3\), threshold \(line 4\) in .*base\.yaml; "
+                                           r"rampup \(line 3\) in .*child\.yaml; remove them"):
+        load_config(recipe, ["algorithm.name=supervised"])
+    with pytest.raises(TextsslError, match=r"fixmatch does not take .*treshold in command-line overrides"):
+        load_config(recipe, ["algorithm.name=fixmatch", "algorithm.treshold=0.5"])
+    assert load_config(recipe, ["algorithm.name=fixmatch"]).algorithm.threshold == 0.9
