@@ -10,6 +10,7 @@ import torch
 from datasets import ClassLabel, Dataset, DatasetDict
 
 import textssl.run as run_module
+from textssl.config import DataConfig
 from textssl.data import BatchStream, TextViews, prepare_data
 from textssl.run import Run, build_run
 from textssl.run import run as train

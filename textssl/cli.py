@@ -41,12 +41,13 @@ def _pretrain(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    from textssl.atomic import write_whole
     from textssl.inference import evaluate, evaluation_table
 
     result = evaluate(args.target, args.data, args.split, trust_remote_code=args.trust_remote_code)
     print(evaluation_table(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_whole(Path(args.json), json.dumps(result, indent=2) + "\n")
 
 
 def _predict(args: argparse.Namespace) -> None:

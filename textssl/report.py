@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from textssl.atomic import write_whole
 from textssl.errors import TextsslError
 
 COLUMNS = {
@@ -103,5 +104,5 @@ def write_report(run: str | Path) -> Path:
         sections += [f"![{title}](report_{stem}.png)", ""]
     sections += ["## Every logged step", "", dynamics_table(rows), ""]
     path = folder / "report.md"
-    path.write_text("\n".join(sections))
+    write_whole(path, "\n".join(sections))
     return path
