@@ -16,6 +16,7 @@ import torch  # noqa: E402
 from accelerate.state import AcceleratorState  # noqa: E402
 from transformers import AutoConfig, AutoTokenizer, BertModel  # noqa: E402
 
+from textssl.algorithms import ALGORITHMS, SemiSupervised  # noqa: E402
 from textssl.config import Config  # noqa: E402
 from textssl.recipe import load_config  # noqa: E402
 from textssl.models.hf import resolve_model_path  # noqa: E402
@@ -23,6 +24,16 @@ from textssl.models.hf import resolve_model_path  # noqa: E402
 POSITIVE = "good great wonderful superb lovely moving brilliant".split()
 NEGATIVE = "bad awful boring dull terrible tedious clumsy".split()
 FILLER = "the film movie plot story acting cast was is a an this".split()
+
+# Every method that trains on unlabelled data, for the tests that go through each of them
+SEMI_SUPERVISED = sorted(name for name, cls in ALGORITHMS.items() if issubclass(cls, SemiSupervised))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A torchrun pair is slow too: `pytest -m "not slow"` skips it."""
+    for item in items:
+        if item.get_closest_marker("multiprocess"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,13 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from textssl.algorithms import ALGORITHMS, RunContext, algorithm_class
+from textssl.algorithms import RunContext, algorithm_class
 from textssl.algorithms.losses import kl_consistency, ramp_up, sharpen, tsa_cross_entropy, tsa_threshold
 from textssl.algorithms.masks import DistributionAlignment, confidence_mask, most_confident_per_class
 from textssl.algorithms.teacher import EMATeacher
 from textssl.batch import Views
 from textssl.models import Classifier
 from textssl.recipe import load_config
+
+from conftest import SEMI_SUPERVISED
 
 
 def logits_for(probs: list[list[float]]) -> torch.Tensor:
@@ -146,7 +148,6 @@ def blobs(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tenso
     return centres + torch.randn(n, 2, generator=generator), labels
 
 
-SEMI_SUPERVISED = sorted(set(ALGORITHMS) - {"supervised", "fully_supervised"})
 # The Pi-model's paper weight (100, on a squared error averaged over 10 classes) is 5 times
 # stronger with 2 classes; on a linear model it then only shrinks the weights.
 TOY_OVERRIDES = {"pi_model": ["algorithm.unsup_weight=10"]}

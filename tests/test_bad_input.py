@@ -113,6 +113,7 @@ def test_a_class_too_rare_for_a_stratified_num_labels_draw():
         sample_labelled(np.array([0] * 20 + [1]), ["a", "b"], total=3)
 
 
+@pytest.mark.slow
 def test_a_100000_character_text_is_truncated_to_max_length_and_trains(tmp_path, tiny_config):
     rows = sentiment_rows(240, seed=0)
     long_text = " ".join(["great"] * 16_667)[:100_000]
@@ -275,6 +276,7 @@ def loads(monkeypatch) -> list[tuple[str, dict]]:
     return calls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trust", [False, True])
 def test_trust_remote_code_reaches_every_load_only_as_the_recipe_says(loads, tmp_path, tiny_config, tiny_model,
                                                                      sentiment_csv, trust):

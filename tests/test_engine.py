@@ -19,6 +19,7 @@ def log_rows(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_supervised_run_learns_and_writes_a_loadable_model(tiny_config):
     config = tiny_config("data.labels_per_class=40", "train.max_steps=60", "train.learning_rate=2e-3",
                          "train.eval_every=20", "train.save_every=20")
@@ -60,6 +61,7 @@ def killed_at_step(monkeypatch, config, step: int) -> None:
             train(config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", [
     ["algorithm.name=supervised"],
     ["algorithm.name=mean_teacher", "views.column=augmented"],  # an EMA teacher in the checkpoint
@@ -86,6 +88,7 @@ def test_killed_run_resumes_to_the_same_result(tiny_config, tmp_path, monkeypatc
         assert torch.equal(a, b), name
 
 
+@pytest.mark.slow
 def test_a_run_resumed_between_two_log_lines_writes_the_same_log(tiny_config, tmp_path, monkeypatch):
     """The steps since the last log line are in the checkpoint: with a checkpoint at step 6 and a
     line every 4 steps, the line at step 8 of the resumed run averages steps 5 to 8, not 7 and 8."""
@@ -104,12 +107,14 @@ def test_a_log_line_cut_off_by_a_kill_is_dropped_on_resume(tmp_path):
     assert log_rows(tmp_path) == [{"step": 1, "x": 1}, {"step": 2, "x": 2}]
 
 
+@pytest.mark.slow
 def test_resuming_with_a_changed_config_is_refused(tiny_config):
     train(tiny_config())
     with pytest.raises(TextsslError, match="different config"):
         train(tiny_config("train.learning_rate=1e-4"))
 
 
+@pytest.mark.slow
 def test_a_run_resumes_when_only_the_order_of_its_saved_config_differs(tiny_config):
     config = tiny_config()
     first = train(config)
@@ -119,6 +124,7 @@ def test_a_run_resumes_when_only_the_order_of_its_saved_config_differs(tiny_conf
     assert train(config)["test"] == first["test"]
 
 
+@pytest.mark.slow
 def test_a_run_saved_before_a_setting_existed_resumes_and_a_changed_setting_is_refused(tiny_config):
     config = tiny_config()
     first = train(config)
@@ -145,6 +151,7 @@ def test_a_second_run_in_the_process_with_another_precision_gets_a_clear_error(t
         build_run(tiny_config("train.mixed_precision=bf16", "train.max_steps=2"))
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_runs_the_requested_micro_batches(tiny_config, monkeypatch):
     calls = {"n": 0}
     original = Supervised.training_step
@@ -197,6 +204,7 @@ def test_a_wide_resnet_depth_must_be_6n_plus_4():
         build_backbone(ModelConfig(name="wrn-12-2"), ["a", "b"], ["image", "label"])
 
 
+@pytest.mark.slow
 def test_a_max_grad_norm_of_zero_clips_nothing(tiny_config):
     """One SGD step with a huge learning rate (Adam would undo any scaling): clipped to a tiny norm
     the weights barely move, unclipped they do."""

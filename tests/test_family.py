@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textssl.algorithms import ALGORITHMS, RunContext, SemiSupervised, algorithm_class
+from textssl.algorithms import RunContext, algorithm_class
 from textssl.algorithms import ict as ict_module
 from textssl.algorithms.freematch import fairness_loss
 from textssl.algorithms.losses import mixup_weight
@@ -20,6 +20,8 @@ from textssl.batch import Views
 from textssl.errors import TextsslError
 from textssl.models import Classifier, frozen_norm_statistics
 from textssl.recipe import load_config
+
+from conftest import SEMI_SUPERVISED
 
 
 class Logits(Classifier):
@@ -492,9 +494,6 @@ def test_two_processes_see_the_statistics_of_the_global_batch(name, overrides):
 
 
 # Options a method cannot honour are refused, never ignored
-
-SEMI_SUPERVISED = [name for name, cls in ALGORITHMS.items() if issubclass(cls, SemiSupervised)]
-
 
 def step_with(name: str, *overrides: str):
     """The output of one step of `name` on a skewed unlabelled batch that every threshold passes."""

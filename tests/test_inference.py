@@ -24,6 +24,7 @@ def text_run(tiny_config):
     return config.output_dir, train(config)
 
 
+@pytest.mark.slow
 def test_evaluate_on_the_runs_test_split_matches_what_training_reported(text_run, capsys):
     run, metrics = text_run
     result = evaluate(run, progress=False)
@@ -58,6 +59,7 @@ def test_predict_writes_labels_and_probabilities_that_agree_with_evaluate(text_r
     assert [max(scores, key=lambda s: s["score"])["label"] for scores in classify(texts)] == labels
 
 
+@pytest.mark.slow
 def test_an_image_run_is_evaluated_and_labels_npy_images(tmp_path):
     config = load_config(Path(__file__).parents[1] / "recipes/image/supervised.yaml",
                          ["data.dataset=digits", f"train.output_dir={tmp_path / 'run'}", "train.max_steps=40",
@@ -75,6 +77,7 @@ def test_an_image_run_is_evaluated_and_labels_npy_images(tmp_path):
     assert (table["label"].astype(str) == digits.target[:20].astype(str)).mean() > 0.5
 
 
+@pytest.mark.slow
 def test_bad_targets_and_inputs_get_one_clear_error(text_run, tmp_path):
     run, _ = text_run
     with pytest.raises(TextsslError, match="neither a textssl run folder"):

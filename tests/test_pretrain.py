@@ -36,6 +36,7 @@ def test_info_nce_is_low_when_each_anchor_is_nearest_its_own_partner():
     assert info_nce(anchors, anchors.roll(1, dims=0), 0.05) > 10  # every anchor nearest another's partner
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["contrastive", "mlm", "labelled_pairs"])
 def test_pretraining_lowers_its_loss_and_its_folder_is_a_model_for_any_recipe(pretrain_config, tiny_config,
                                                                               tiny_model, objective):
@@ -53,6 +54,7 @@ def test_pretraining_lowers_its_loss_and_its_folder_is_a_model_for_any_recipe(pr
     assert metrics["num_labelled"] == 16
 
 
+@pytest.mark.slow
 def test_a_killed_pretraining_run_resumes_to_the_same_encoder(pretrain_config, tmp_path, monkeypatch):
     whole = pretrain(pretrain_config(f"pretrain.output_dir={tmp_path / 'whole'}"))
 

@@ -23,6 +23,7 @@ def text_run(tiny_config):
     return config.output_dir, train(config)
 
 
+@pytest.mark.slow
 def test_dry_run_writes_the_model_recipe_metrics_and_a_card_and_the_folder_loads_back(text_run, tmp_path):
     run, metrics = text_run
     message = push(run, REPO, dry_run=True, out=tmp_path / "upload")
@@ -43,6 +44,7 @@ def test_dry_run_writes_the_model_recipe_metrics_and_a_card_and_the_folder_loads
         probabilities(load_classifier(run), texts, progress=False))
 
 
+@pytest.mark.slow
 def test_push_uploads_the_dry_run_folder_in_one_commit(text_run, tmp_path, monkeypatch):
     run, _ = text_run
     calls = []
@@ -81,6 +83,7 @@ def hub(monkeypatch):
     huggingface_hub.set_client_factory(huggingface_hub.utils._http.default_client_factory)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("token, answer, message", [
     (None, 401, "no Hugging Face token; run `hf auth login` or set HF_TOKEN"),
     ("hf_stale", 401, "the Hub refused the token (401)"),
@@ -117,6 +120,7 @@ def test_a_failed_upload_after_the_repo_exists_is_not_reported_done(text_run, mo
         push(run, REPO)
 
 
+@pytest.mark.slow
 def test_the_command_line_dry_run(text_run, tmp_path, capsys):
     from textssl.cli import main
 
@@ -126,6 +130,7 @@ def test_the_command_line_dry_run(text_run, tmp_path, capsys):
     assert (tmp_path / "upload" / "README.md").is_file()
 
 
+@pytest.mark.slow
 def test_an_image_run_pushes_and_its_folder_loads_back(tmp_path):
     import numpy as np
     from sklearn.datasets import load_digits

@@ -3,7 +3,10 @@
 import re
 from pathlib import Path
 
+import pytest
 import yaml
+
+pytestmark = pytest.mark.slow  # trains, loads and evaluates a model
 
 ROOT = Path(__file__).parents[1]
 

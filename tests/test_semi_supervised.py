@@ -14,17 +14,17 @@ from textssl.config import DataConfig
 from textssl.data import BatchStream, TextViews, prepare_data
 from textssl.run import Run, build_run
 from textssl.run import run as train
-from textssl.algorithms import ALGORITHMS
 from textssl.errors import TextsslError
 from textssl.recipe import load_config
 from textssl.report import report, write_report
 
-from conftest import dead_pid
+from conftest import SEMI_SUPERVISED, dead_pid
 
 RECIPES = Path(__file__).parents[1] / "recipes"
 UDA = ["algorithm.name=uda", "views.column=augmented", "algorithm.threshold=0.5", "train.uratio=2"]
 
 
+@pytest.mark.slow
 def test_uda_logs_the_unlabelled_analysis_every_step(tiny_config):
     config = tiny_config(*UDA)
     train(config)
@@ -59,6 +59,7 @@ def test_the_report_draws_only_what_the_run_logged(tmp_path):
     assert "(report_dev.png)" in markdown and "(report_loss.png)" in markdown and "Best step" not in markdown
 
 
+@pytest.mark.slow
 def test_training_never_reads_the_hidden_labels(tiny_config, tmp_path, monkeypatch):
     first = build_run(tiny_config(*UDA, f"train.output_dir={tmp_path / 'a'}"))
     assert "label" not in first.task.data.unlabelled.column_names
@@ -79,6 +80,7 @@ def test_training_never_reads_the_hidden_labels(tiny_config, tmp_path, monkeypat
         assert torch.equal(a, b), name
 
 
+@pytest.mark.slow
 def test_only_methods_that_read_the_pool_preprocess_it(tiny_config):
     supervised = build_run(tiny_config())
     assert supervised.task.unlabelled is None and supervised.task.data.unlabelled.column_names == []
@@ -191,6 +193,7 @@ def test_several_workers_compute_the_views_one_process_computes(monkeypatch, tmp
     assert len(list((tmp_path / "three").glob("views/*/chunk-*.arrow"))) == 7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", [["algorithm.name=mean_teacher"], [*UDA, "algorithm.ema_decay=0.9"],
                                        ["algorithm.name=supervised", "algorithm.ema_decay=0.9"]],
                          ids=["mean_teacher", "uda_with_teacher", "supervised_with_ema"])
@@ -210,6 +213,7 @@ def test_a_teacher_is_the_model_evaluated_and_saved(tiny_config, algorithm):
     assert not all(torch.equal(student[name], weights) for name, weights in teacher.items())
 
 
+@pytest.mark.slow
 def test_targets_come_from_the_teacher_when_there_is_one(tiny_config):
     run = build_run(tiny_config(*UDA, "algorithm.ema_decay=0.99"))
     trainer, algorithm = run.trainer, run.task.algorithm
@@ -223,9 +227,7 @@ def test_targets_come_from_the_teacher_when_there_is_one(tiny_config):
     assert not torch.allclose(targets, torch.softmax(trainer.model.eval()(views.weak), dim=-1))
 
 
-SEMI_SUPERVISED = sorted(set(ALGORITHMS) - {"supervised", "fully_supervised"})
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SEMI_SUPERVISED)
 def test_every_method_trains_a_text_model_through_the_engine(tiny_config, name):
     """Hidden-state mixing, per-token perturbations and padded concatenation on a real BERT."""
@@ -238,6 +240,7 @@ def test_every_method_trains_a_text_model_through_the_engine(tiny_config, name):
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SEMI_SUPERVISED)
 def test_every_method_trains_an_image_model_through_the_engine(tmp_path, name):
     """Batch-time image views (K weak, S strong) and BatchNorm through every method."""

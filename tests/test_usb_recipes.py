@@ -10,6 +10,8 @@ import pytest
 from textssl.recipe import load_config
 from textssl.run import run as train
 
+pytestmark = pytest.mark.slow  # every test trains
+
 USB = Path(__file__).parents[1] / "recipes" / "text" / "usb"
 CLASSES = {"imdb": 2, "ag_news": 4, "yelp_review": 5, "amazon_review": 5}
 
