@@ -74,3 +74,14 @@ def test_a_text_file_written_whole_keeps_its_old_text_when_killed(tmp_path, monk
     with pytest.raises(Killed):
         write_whole(path, "new")
     assert path.read_text() == "old"
+
+
+def test_a_cache_another_writer_put_in_place_meanwhile_stays(tmp_path):
+    target = tmp_path / "mnist_5k-v1"
+    with written_whole(target, replace=False) as mine:
+        mine.write_text("mine")
+        target.write_text("theirs, which they are reading")  # a concurrent run finished first
+    assert target.read_text() == "theirs, which they are reading" and not mine.exists()
+    with written_whole(tmp_path / "absent", replace=False) as mine:
+        mine.write_text("mine")
+    assert (tmp_path / "absent").read_text() == "mine"

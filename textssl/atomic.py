@@ -22,9 +22,14 @@ def own_temporary(target: Path) -> Path:
 
 
 @contextmanager
-def written_whole(target: Path) -> Iterator[Path]:
+def written_whole(target: Path, replace: bool = True) -> Iterator[Path]:
     """Yield this process's temporary for `target` (a file or a folder, as the block writes it);
-    it replaces `target` when the block ends, and is removed when the block raises."""
+    it replaces `target` when the block ends, and is removed when the block raises.
+
+    `replace=False` is for a cache that any writer fills the same: when another process has
+    put a whole `target` in place meanwhile, it stays (that process may be reading it) and
+    this process's copy goes.
+    """
     remove_abandoned(target.parent, target.name)
     temporary = own_temporary(target)
     _remove(temporary)
@@ -33,7 +38,10 @@ def written_whole(target: Path) -> Iterator[Path]:
     except BaseException:
         _remove(temporary)
         raise
-    swap_in(temporary, target)
+    if replace or not target.exists():
+        swap_in(temporary, target)
+    else:
+        _remove(temporary)
 
 
 def write_whole(path: Path, text: str) -> None:

@@ -156,7 +156,7 @@ def load_builtin(name: str) -> DatasetDict:
     """The named built-in dataset, built on first use and memory-mapped from the cache after."""
     target = cache_dir() / "datasets" / f"{name}-{CACHE_VERSION}"
     if not (target / "dataset_dict.json").is_file():
-        with written_whole(target) as folder:
+        with written_whole(target, replace=False) as folder:  # a concurrent run may be reading its copy already
             BUILTIN_DATASETS[name]().save_to_disk(str(folder))
     return load_from_disk(str(target))
 
