@@ -17,10 +17,10 @@ import yaml
 from sklearn.metrics import classification_report, confusion_matrix
 from tqdm.auto import tqdm
 
+from textssl.atomic import completed, written_whole
 from textssl.config import DataConfig
 from textssl.data import load_splits
 from textssl.data.sources import check_utf8, decode_utf8
-from textssl.atomic import completed, written_whole
 from textssl.errors import TextsslError
 from textssl.models import Classifier, saved_backbone_class
 from textssl.models.hf import HFClassifier

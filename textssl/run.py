@@ -18,11 +18,11 @@ from datasets import Dataset
 from torch.utils.data import DataLoader
 
 from textssl.algorithms import algorithm_class
+from textssl.atomic import completed, write_whole
 from textssl.config import Config
 from textssl.data import load_splits, prepare_data, view_maker
 from textssl.data.view_cache import with_augmented_views
 from textssl.engine.callbacks import EvaluateAndKeepBest, LogMetrics, SaveCheckpoint, TrainerState
-from textssl.atomic import completed, write_whole
 from textssl.engine.evaluation import evaluate
 from textssl.engine.semi_supervised import SemiSupervisedTask
 from textssl.engine.trainer import Trainer, make_accelerator, open_run_folder

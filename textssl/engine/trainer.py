@@ -23,10 +23,10 @@ from accelerate import Accelerator
 from accelerate.utils import is_tensorboard_available, is_wandb_available
 from torch import nn
 
+from textssl.atomic import write_whole
 from textssl.batch import StepOutput
 from textssl.config import LoopConfig, Recipe
 from textssl.engine.callbacks import Callback, Loop, TrainerState
-from textssl.atomic import write_whole
 from textssl.engine.checkpoint import load_checkpoint
 from textssl.engine.metrics_log import MetricsLog
 from textssl.engine.optim import build_optimizer, build_scheduler
