@@ -26,7 +26,7 @@ def test_the_embedding_is_the_sentence_transformers_one_of_minilm():
 def test_each_text_is_encoded_once_and_the_cache_follows_the_weights(tiny_model, tmp_path, monkeypatch):
     encoded: list[str] = []
     original = SentenceEncoder._encode
-    monkeypatch.setattr(SentenceEncoder, "_encode", lambda self, texts: encoded.extend(texts) or original(self, texts))
+    monkeypatch.setattr(SentenceEncoder, "_encode", lambda self, texts, *progress: encoded.extend(texts) or original(self, texts))
 
     first = SentenceEncoder(tiny_model, max_length=16)
     started_alongside = SentenceEncoder(tiny_model, max_length=16)  # another process, built before the cache
@@ -46,6 +46,28 @@ def test_each_text_is_encoded_once_and_the_cache_follows_the_weights(tiny_model,
     other = SentenceEncoder(str(tmp_path / "retrained"), max_length=16)
     assert other.fingerprint != first.fingerprint
     assert not np.allclose(other(TEXTS), vectors[:-1]) and encoded == [*TEXTS, *TEXTS]
+
+
+def test_a_killed_encode_keeps_its_finished_shards_and_the_next_encodes_only_the_rest(tiny_model, monkeypatch):
+    texts = [f"review number {i} of a long pool" for i in range(10)]
+    monkeypatch.setattr(SentenceEncoder, "shard_texts", 4)
+    original, encoded = SentenceEncoder._encode, []
+
+    def killed_on_the_third_shard(self, batch, *progress):
+        if len(encoded) == 8:
+            raise KeyboardInterrupt
+        encoded.extend(batch)
+        return original(self, batch, *progress)
+
+    monkeypatch.setattr(SentenceEncoder, "_encode", killed_on_the_third_shard)
+    with pytest.raises(KeyboardInterrupt):
+        SentenceEncoder(tiny_model, max_length=16)(texts)
+    assert encoded == texts[:8]
+    monkeypatch.setattr(SentenceEncoder, "_encode", lambda self, batch, *progress: encoded.extend(batch) or
+                        original(self, batch, *progress))
+    resumed = SentenceEncoder(tiny_model, max_length=16)(texts)  # as a rerun of the killed process
+    assert encoded == texts  # the last two only
+    np.testing.assert_allclose(resumed, original(SentenceEncoder(tiny_model, max_length=16), texts), atol=1e-6)
 
 
 def test_a_head_trains_over_cached_features_with_any_method(tiny_config):

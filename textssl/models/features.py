@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 from datasets import Dataset
 from safetensors.torch import load_file, save_file
 from torch import nn
+from tqdm.auto import tqdm
 from transformers import AutoModel
 
 from textssl.atomic import remove_abandoned, written_whole
@@ -44,15 +46,19 @@ class SentenceEncoder:
     """Texts -> float32 embeddings of a frozen encoder, each text encoded once per machine.
 
     The cache folder is keyed by the encoder's weights (not its name: a folder written again by
-    `textssl pretrain` is another encoder), `max_length` and the pooling. It grows in shards,
-    each written whole or not at all, so a killed run keeps what it had encoded.
+    `textssl pretrain` is another encoder), `max_length` and the pooling. It grows in shards of
+    `shard_texts` texts, each written whole or not at all as soon as it is encoded, so a killed
+    run keeps what it had encoded and the next one encodes only the rest (a larger encoder
+    takes tens of minutes over a pool on a CPU).
     """
+
+    shard_texts = 4096
 
     def __init__(self, name: str, max_length: int, batch_size: int = 256, trust_remote_code: bool = False):
         self.tokenizer, self.model = load_pretrained(name, AutoModel, trust_remote_code=trust_remote_code)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model.eval().requires_grad_(False).to(self.device)
-        self.max_length, self.batch_size = max_length, batch_size
+        self.name, self.max_length, self.batch_size = name, max_length, batch_size
         self.dim: int = self.model.config.hidden_size
         self.fingerprint = _weights_digest(self.model, f"{max_length}/{POOLING}")
         self.folder = cache_dir() / "features" / self.fingerprint[:24]
@@ -73,17 +79,25 @@ class SentenceEncoder:
             missing = [key for key in missing if key not in self._rows]
         if missing:
             first = {key: text for key, text in zip(keys, texts)}
-            self._add(missing, self._encode([first[key] for key in missing]))
+            with tqdm(total=len(missing), desc=f"encoding with {Path(self.name).name}", unit="text",
+                      disable=len(missing) <= self.batch_size) as bar:
+                for start in range(0, len(missing), self.shard_texts):
+                    shard = missing[start:start + self.shard_texts]
+                    self._add(shard, self._encode([first[key] for key in shard], bar.update))
         return self._vectors[[self._rows[key] for key in keys]]
 
     @torch.no_grad()
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _encode(self, texts: list[str], progress: Callable[[int], object] | None = None) -> np.ndarray:
+        """The embeddings of `texts`; `progress(n)` after each batch of n texts."""
         out = []
         for start in range(0, len(texts), self.batch_size):
-            inputs = self.tokenizer(texts[start:start + self.batch_size], truncation=True, padding=True,
-                                    max_length=self.max_length, return_tensors="pt").to(self.device)
+            batch = texts[start:start + self.batch_size]
+            inputs = self.tokenizer(batch, truncation=True, padding=True, max_length=self.max_length,
+                                    return_tensors="pt").to(self.device)
             pooled = mean_pooled(self.model, inputs)
             out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
+            if progress:
+                progress(len(batch))
         return np.concatenate(out)
 
     def _add(self, keys: list[bytes], vectors: np.ndarray) -> None:
