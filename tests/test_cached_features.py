@@ -105,3 +105,22 @@ def test_cached_features_refuse_an_image_network_and_a_mix_layer(tiny_config):
         tiny_config("model.standardise_features=false")
     with pytest.raises(TextsslError, match="image network"):
         build_backbone(ModelConfig(name="small-cnn", cached_features=True), ["a", "b"], ["image", "label"])
+
+
+@pytest.mark.parametrize("noise", ["model.feature_dropout=0.3", "model.feature_noise=0.5"])
+def test_feature_noise_acts_in_training_only_and_gives_the_pi_model_two_different_passes(tiny_config, noise):
+    quiet = build_run(tiny_config("model.cached_features=true", "algorithm.name=pi_model"))
+    noisy = build_run(tiny_config("model.cached_features=true", "algorithm.name=pi_model", noise))
+    rows = noisy.task.data.labelled[:8]
+    batch = noisy.trainer.backbone.collate({key: rows[key] for key in ("features", "label")})
+    for run in (quiet, noisy):
+        run.trainer.backbone.train()
+    assert torch.equal(quiet.trainer.backbone(batch), quiet.trainer.backbone(batch))
+    assert not torch.allclose(noisy.trainer.backbone(batch), noisy.trainer.backbone(batch))
+    noisy.trainer.backbone.eval()
+    assert torch.equal(noisy.trainer.backbone(batch), noisy.trainer.backbone(batch))
+    noisy.trainer.backbone.train()
+    quiet_loss = quiet.trainer.step(0)["loss/unsupervised"]
+    assert quiet_loss == 0.0 and noisy.trainer.step(0)["loss/unsupervised"] > 0.0
+    with pytest.raises(TextsslError, match="model.feature_dropout and model.feature_noise"):
+        tiny_config(noise)

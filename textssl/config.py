@@ -110,8 +110,22 @@ class ModelConfig:
     before the head. false keeps the L2-normalised embeddings, which suit an encoder trained
     for the task (after `textssl pretrain ... labelled_pairs`: 0.632 against 0.620 on Rotten
     Tomatoes, seeds 0-4, benchmarks/results/ssl_exploration.md finding 20)."""
+    feature_dropout: float = 0.0
+    """With cached_features: in training, zero each feature with this probability (and scale the
+    rest), as dropout noises a fine-tuned encoder: the noise a self-trained student learns
+    under, and what makes the two passes of the cached-mode Pi-model differ."""
+    feature_noise: float = 0.0
+    """With cached_features: in training, add Gaussian noise of this standard deviation to each
+    feature the head reads (standardised ones have unit variance)."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.feature_dropout < 1:
+            raise TextsslError(f"model.feature_dropout must be in [0, 1), got {self.feature_dropout}")
+        if self.feature_noise < 0:
+            raise TextsslError(f"model.feature_noise must be at least 0, got {self.feature_noise}")
+        if (self.feature_dropout or self.feature_noise) and not self.cached_features:
+            raise TextsslError("model.feature_dropout and model.feature_noise noise the cached features' head: set "
+                               "model.cached_features=true (a fine-tuned model has its own dropout)")
         if self.mix_layer < 0:
             raise TextsslError(f"model.mix_layer must be at least 0, got {self.mix_layer}")
         if self.cached_features and self.mix_layer:

@@ -142,8 +142,9 @@ class CachedFeatureClassifier(Classifier):
     card_note = " (frozen; a linear head over its cached embeddings)"
 
     def __init__(self, name: str, label_names: list[str], max_length: int, standardise: bool = True,
-                 trust_remote_code: bool = False):
+                 trust_remote_code: bool = False, dropout: float = 0.0, noise: float = 0.0):
         super().__init__()
+        self.dropout, self.noise = dropout, noise
         self.encoder = SentenceEncoder(name, max_length, trust_remote_code=trust_remote_code)
         self.name, self.label_names, self.standardise = name, label_names, standardise
         self.head = nn.Linear(self.encoder.dim, len(label_names))
@@ -156,7 +157,8 @@ class CachedFeatureClassifier(Classifier):
 
     @classmethod
     def from_config(cls, config: ModelConfig, label_names: list[str], max_length: int) -> CachedFeatureClassifier:
-        return cls(config.name, label_names, max_length, config.standardise_features, config.trust_remote_code)
+        return cls(config.name, label_names, max_length, config.standardise_features, config.trust_remote_code,
+                   config.feature_dropout, config.feature_noise)
 
     @classmethod
     def recognises(cls, saved: dict) -> bool:
@@ -213,6 +215,10 @@ class CachedFeatureClassifier(Classifier):
         return (batch["features"] - self.feature_mean) / self.feature_scale
 
     def classify(self, embedded: torch.Tensor, batch: Batch) -> torch.Tensor:
+        if self.training and self.dropout:  # checked: dropout of 0 would still draw random numbers
+            embedded = nn.functional.dropout(embedded, self.dropout)
+        if self.training and self.noise:
+            embedded = embedded + self.noise * torch.randn_like(embedded)
         return self.head(embedded)
 
     def save_pretrained(self, directory: Path) -> None:
