@@ -24,11 +24,11 @@ def _recipe_and_overrides(args: argparse.Namespace) -> tuple[str | None, list[st
 
 def _train(args: argparse.Namespace) -> None:
     from textssl.recipe import load_config
-    from textssl.run import run
+    from textssl.run import rounds, run
 
     config = load_config(*_recipe_and_overrides(args))
     metrics = run(config)
-    print(json.dumps({"output_dir": str(config.output_dir), "best_step": metrics["best_step"],
+    print(json.dumps({"output_dir": str(rounds(config)[-1].output_dir), "best_step": metrics["best_step"],
                       "dev": metrics["dev"], "test": metrics["test"]}, indent=2))
 
 

@@ -118,9 +118,17 @@ def evaluation_loader(dataset: Dataset, model: Classifier, batch_size: int) -> D
                       collate_fn=lambda rows: model.collate({key: [row[key] for row in rows] for key in rows[0]}))
 
 
+def rounds(config: Config) -> list[Config]:
+    """The runs `config` stands for: itself, or one per round of a method trained in rounds."""
+    return algorithm_class(config.algorithm.name).runs(config)
+
+
 def run(config: Config) -> dict[str, Any]:
-    """Train (or resume) the run `config` describes; the metrics, also written to `metrics.json`."""
-    return build_run(config).execute()
+    """Train (or resume) the run `config` describes (each round in turn); the last run's metrics,
+    also written to its `metrics.json`."""
+    for each in rounds(config):
+        metrics = build_run(each).execute()
+    return metrics
 
 
 def train(recipe_or_config: str | Path | Config | None = None, *overrides: str, **sections: dict) -> RunResult:
@@ -136,4 +144,4 @@ def train(recipe_or_config: str | Path | Config | None = None, *overrides: str, 
         config = recipe_or_config
     else:
         config = load_config(recipe_or_config, list(overrides), sections)
-    return RunResult(run(config), config.output_dir)
+    return RunResult(run(config), rounds(config)[-1].output_dir)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from datasets import Dataset
 from torch import nn
 
 from textssl.algorithms.losses import RAMPS, entropy, ramp_up
@@ -14,7 +15,7 @@ from textssl.algorithms.masks import (DistributionAlignment, Gather, PriorEstima
                                       most_confident_per_class, single_process)
 from textssl.algorithms.teacher import EMATeacher
 from textssl.batch import Batch, StepOutput, Views
-from textssl.config import AlgorithmConfig
+from textssl.config import AlgorithmConfig, Config
 from textssl.errors import TextsslError
 from textssl.models import Classifier
 
@@ -38,6 +39,10 @@ class RunContext:
     process_index: int = 0
     pool_prior: torch.Tensor | None = None
     """The unlabelled pool's class shares when the recipe gives them (`data.class_prior`)."""
+    label_names: list[str] = field(default_factory=list)
+    pool_inputs: Dataset | None = None
+    """The pool's raw inputs (a text or image column), row for row with `Views.index`, for a method
+    that labels the pool with another model."""
 
     def own_rows(self, everyone: torch.Tensor) -> torch.Tensor:
         """This process's rows of a tensor gathered from every process's equal share."""
@@ -93,6 +98,11 @@ class Algorithm:
     def __init__(self, config: AlgorithmConfig):
         self.config = config
         self.state = nn.ModuleDict()
+
+    @classmethod
+    def runs(cls, config: Config) -> list[Config]:
+        """The runs a config stands for, in order (one; several for a method trained in rounds)."""
+        return [config]
 
     def setup(self, model: Classifier, context: RunContext) -> None:
         """Called once before training with the unwrapped model and what the run knows."""

@@ -33,6 +33,9 @@ class SSLData:
     label_names: list[str]
     unlabelled_truth: np.ndarray
     """The hidden labels of `unlabelled`, row for row, for analysis only (never for training)."""
+    unlabelled_inputs: Dataset | None = None
+    """The raw inputs of `unlabelled` (its text or image column), row for row, for a method that
+    labels the pool with another model (a teacher of another kind)."""
     pool_prior: np.ndarray | None = None
     """The unlabelled pool's class shares when the recipe gives them (`data.class_prior`)."""
 
@@ -68,7 +71,7 @@ def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], config
         inputs = [column for column in dataset.column_names if column != "label"]
         return dataset.map(preprocess, batched=True, remove_columns=inputs, desc=f"preprocessing {split}")
 
-    pool = splits["train"]
+    pool = raw = splits["train"]
     if preprocess_unlabelled:
         # Each input column is preprocessed on its own and the results are joined side by side:
         # a pass over the whole pool would also read, and at a million texts map into the
@@ -92,5 +95,6 @@ def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], config
         test=encode(splits["test"], "test"),
         label_names=names,
         unlabelled_truth=labels[unlabelled_rows],
+        unlabelled_inputs=raw.select(unlabelled_rows).select_columns([input_column]),
         pool_prior=np.asarray(class_prior, dtype=np.float64) / sum(class_prior) if class_prior else None,
     )

@@ -32,7 +32,8 @@ class SemiSupervisedTask(Task):
         pool_prior = None if data.pool_prior is None else torch.as_tensor(data.pool_prior, dtype=torch.float32)
         algorithm.setup(model, RunContext(self.num_classes, len(data.unlabelled), labelled_counts,
                                           gather=accelerator.gather, num_processes=world, process_index=rank,
-                                          pool_prior=pool_prior))
+                                          pool_prior=pool_prior, label_names=data.label_names,
+                                          pool_inputs=data.unlabelled_inputs))
         self.state = algorithm.state
 
     def batch(self, number: int, device: torch.device) -> tuple[Batch, Views | None]:

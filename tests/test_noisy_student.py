@@ -1,0 +1,82 @@
+"""Noisy Student: a trained teacher labels the pool once; the student learns its labels under noise, in rounds."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import textssl.inference as inference
+from textssl.errors import TextsslError
+from textssl.inference import load_classifier, probabilities
+from textssl.run import build_run, train
+from textssl.run import run as run_config
+
+
+@pytest.fixture
+def teacher(tiny_config, tmp_path):
+    """A supervised run on the sentiment texts: the teacher."""
+    config = tiny_config("train.learning_rate=3e-3", "train.max_steps=40", f"train.output_dir={tmp_path / 'teacher'}")
+    run_config(config)
+    return config.output_dir
+
+
+def student(tiny_config, teacher, *overrides):
+    return build_run(tiny_config("algorithm.name=noisy_student", f"algorithm.teacher={teacher}",
+                                 "views.column=augmented", *overrides))
+
+
+def test_the_targets_are_the_teachers_predictions_on_the_pool_computed_once(tiny_config, teacher, monkeypatch):
+    run = student(tiny_config, teacher)
+    pool = list(run.task.data.unlabelled_inputs["text"])
+    expected = probabilities(load_classifier(teacher), pool, progress=False)
+    state = run.task.algorithm.state
+    assert torch.allclose(state.targets, torch.from_numpy(expected), atol=1e-6)
+    assert torch.equal(state.weights, torch.ones(len(pool)))
+
+    monkeypatch.setattr(inference, "load_classifier", lambda *args: pytest.fail("the teacher ran again"))
+    again = student(tiny_config, teacher)
+    assert torch.equal(again.task.algorithm.state.targets, state.targets)
+
+
+def test_hard_filtered_and_balanced_targets(tiny_config, teacher):
+    soft = student(tiny_config, teacher).task.algorithm.state.targets
+    threshold = soft.max(-1).values.quantile(0.3).item()  # keeps about 70 % of the pool
+    state = student(tiny_config, teacher, "algorithm.hard=true", f"algorithm.threshold={threshold}",
+                    "algorithm.balanced=true").task.algorithm.state
+    predicted = soft.argmax(-1)
+    assert torch.equal(state.targets, torch.nn.functional.one_hot(predicted, 2).float())
+    kept = soft.max(-1).values >= threshold
+    assert torch.equal(state.weights > 0, kept) and 0 < kept.sum() < len(kept)
+    assert 0 < (predicted[kept] == 0).sum() < (predicted[kept] == 1).sum() or \
+        0 < (predicted[kept] == 1).sum() < (predicted[kept] == 0).sum()  # two classes of unequal size
+    per_class = [state.weights[kept & (predicted == label)].sum().item() for label in range(2)]
+    assert per_class[0] == pytest.approx(per_class[1])  # every class counts as the smallest one
+    assert state.weights.max() == 1.0
+
+
+@pytest.mark.slow
+def test_rounds_each_teach_the_next_in_their_own_run_folders(tiny_config, teacher, tmp_path):
+    config = tiny_config("algorithm.name=noisy_student", f"algorithm.teacher={teacher}", "algorithm.rounds=2",
+                         "views.column=augmented", f"train.output_dir={tmp_path / 'students'}")
+    result = train(config)
+    assert result.output_dir == tmp_path / "students" / "round-2"
+    import yaml
+    assert yaml.safe_load((tmp_path / "students/round-1/config.yaml").read_text())["algorithm"]["teacher"] == str(teacher)
+    assert yaml.safe_load((tmp_path / "students/round-2/config.yaml").read_text())["algorithm"]["teacher"] == str(
+        tmp_path / "students" / "round-1")
+    assert result.metrics == json.loads((tmp_path / "students/round-2/metrics.json").read_text())
+    assert (tmp_path / "students/round-1/metrics.json").is_file()
+
+
+def test_a_teacher_is_required_and_must_share_the_classes(tiny_config, teacher, tmp_path):
+    with pytest.raises(TextsslError, match="noisy_student needs a teacher"):
+        build_run(tiny_config("algorithm.name=noisy_student"))
+    saved = teacher / "model" / "config.json"
+    config = json.loads(saved.read_text())
+    config["id2label"] = {"0": "bad", "1": "good"}
+    saved.write_text(json.dumps(config))
+    with pytest.raises(TextsslError, match=r"its classes \['bad', 'good'\] are not the data's"):
+        student(tiny_config, teacher)
+    with pytest.raises(TextsslError, match="distribution_alignment: noisy_student does not take it"):
+        student(tiny_config, teacher, "algorithm.distribution_alignment=true")
