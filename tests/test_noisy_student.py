@@ -80,3 +80,16 @@ def test_a_teacher_is_required_and_must_share_the_classes(tiny_config, teacher, 
         student(tiny_config, teacher)
     with pytest.raises(TextsslError, match="distribution_alignment: noisy_student does not take it"):
         student(tiny_config, teacher, "algorithm.distribution_alignment=true")
+
+
+def test_the_students_card_names_its_teacher_and_evaluate_reports_its_speed(tiny_config, teacher, tmp_path):
+    from textssl.inference import evaluate, evaluation_table
+    from textssl.push import build_upload
+
+    config = tiny_config("algorithm.name=noisy_student", f"algorithm.teacher={teacher}", "views.column=augmented",
+                         "train.max_steps=4", "train.eval_every=2", f"train.output_dir={tmp_path / 'student'}")
+    run_config(config)
+    card = (build_upload(config.output_dir, "someone/student", tmp_path / "upload") / "README.md").read_text()
+    assert f"taught by the model of `{teacher}`" in card
+    result = evaluate(config.output_dir, progress=False)
+    assert result["texts_per_second"] > 0 and " texts/s" in evaluation_table(result).splitlines()[0]

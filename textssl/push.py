@@ -53,6 +53,8 @@ def model_card(repo_id: str, config: dict, metrics: dict, kind: type[Classifier]
                      for split in ("dev", "test") if split in metrics)
     steps = (f"{train['max_steps']} of {train['batch_size']} labelled examples (and {train['uratio']} unlabelled "
              f"per labelled one); the best step on dev: {metrics.get('best_step', '-')}")
+    taught_by = config["algorithm"].get("teacher")
+    teacher = f"; taught by the model of `{taught_by}` over the unlabelled examples" if taught_by else ""
     body = f"""
 # {repo_id}
 
@@ -61,7 +63,7 @@ with textssl's semi-supervised `{algorithm}` method on `{data['dataset']}` from 
 
 ## Training
 
-- Method: `{algorithm}`; model: `{config['model']['name']}`{kind.card_note}
+- Method: `{algorithm}`; model: `{config['model']['name']}`{kind.card_note}{teacher}
 - Steps: {steps}
 - The run's resolved recipe, every setting included, is `textssl_recipe.yaml` in this repository.
 
