@@ -2,9 +2,9 @@
 
 import json
 
-import numpy as np
 import pytest
 import torch
+import yaml
 
 import textssl.inference as inference
 from textssl.errors import TextsslError
@@ -28,7 +28,7 @@ def student(tiny_config, teacher, *overrides):
 
 def test_the_targets_are_the_teachers_predictions_on_the_pool_computed_once(tiny_config, teacher, monkeypatch):
     run = student(tiny_config, teacher)
-    pool = list(run.task.data.unlabelled_inputs["text"])
+    pool = list(run.task.data.unlabelled_inputs()["text"])
     expected = probabilities(load_classifier(teacher), pool, progress=False)
     state = run.task.algorithm.state
     assert torch.allclose(state.targets, torch.from_numpy(expected), atol=1e-6)
@@ -61,7 +61,6 @@ def test_rounds_each_teach_the_next_in_their_own_run_folders(tiny_config, teache
                          "views.column=augmented", f"train.output_dir={tmp_path / 'students'}")
     result = train(config)
     assert result.output_dir == tmp_path / "students" / "round-2"
-    import yaml
     assert yaml.safe_load((tmp_path / "students/round-1/config.yaml").read_text())["algorithm"]["teacher"] == str(teacher)
     assert yaml.safe_load((tmp_path / "students/round-2/config.yaml").read_text())["algorithm"]["teacher"] == str(
         tmp_path / "students" / "round-1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -40,7 +41,7 @@ class RunContext:
     pool_prior: torch.Tensor | None = None
     """The unlabelled pool's class shares when the recipe gives them (`data.class_prior`)."""
     label_names: list[str] = field(default_factory=list)
-    pool_inputs: Dataset | None = None
+    pool_inputs: Callable[[], Dataset] | None = None
     """The pool's raw inputs (a text or image column), row for row with `Views.index`, for a method
     that labels the pool with another model."""
 

@@ -108,12 +108,13 @@ def teacher_probabilities(teacher: str, context: RunContext) -> np.ndarray:
 
     if context.pool_inputs is None:
         raise TextsslError("noisy_student: the run holds no raw pool inputs for the teacher to label")
-    folder, column = model_folder(teacher), context.pool_inputs.column_names[0]
+    pool = context.pool_inputs()
+    folder, column = model_folder(teacher), pool.column_names[0]
     digest = hashlib.sha256(column.encode())
     for file in sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors")):
         digest.update(file.name.encode() + file.read_bytes())
-    for start in range(0, len(context.pool_inputs), 50_000):
-        for value in context.pool_inputs[start:start + 50_000][column]:
+    for start in range(0, len(pool), 50_000):
+        for value in pool[start:start + 50_000][column]:
             digest.update(value.encode() + b"\x00" if isinstance(value, str) else np.asarray(value).tobytes())
     cached = cache_dir() / "teacher_predictions" / f"{digest.hexdigest()[:24]}.npy"
     if cached.is_file():
@@ -122,7 +123,7 @@ def teacher_probabilities(teacher: str, context: RunContext) -> np.ndarray:
     if model.label_names != context.label_names:
         raise TextsslError(f"algorithm.teacher={teacher}: its classes {model.label_names} are not the data's "
                            f"{context.label_names}")
-    probs = probabilities(model, context.pool_inputs[column])
+    probs = probabilities(model, pool[column])
     cached.parent.mkdir(parents=True, exist_ok=True)
     with written_whole(cached) as temporary, temporary.open("wb") as handle:
         np.save(handle, probs)
