@@ -5,7 +5,10 @@ is appended to a JSON-lines file, and a run whose key is already there is skippe
 harness can be stopped and started again across sittings. Runs use a GPU when the machine
 has one (accelerate picks it). After every run it writes, next to the results as .md, a
 table of every result in the file: test accuracy and macro-F1, mean ± std over seeds, and
-the largest share of one predicted class (collapse shows there). A result is keyed by the
+the largest share of one predicted class (collapse shows there). Every run reports two test
+figures: the model of the step best on dev, and the final step's (no selection: a user with 20
+labels has no dev set). With `--speed-texts N` the trained model also labels N test texts
+with an empty feature cache (`texts_per_second`). A result is keyed by the
 recipe's name, the seed and the overrides, not by the recipe's contents: after changing a
 recipe, start a new results file. A run folder left by a killed run is resumed only when
 the code has not changed since (its commit is written beside it); otherwise the run starts
@@ -24,13 +27,18 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
+
+from textssl.cache import cache_dir
 
 
 def run_key(recipe: str, seed: int, overrides: tuple[str, ...]) -> str:
@@ -56,8 +64,74 @@ def load_results(path: Path) -> dict[str, dict]:
     return {row["key"]: row for row in map(json.loads, path.read_text().splitlines()) if row}
 
 
+@contextmanager
+def empty_feature_cache() -> Iterator[None]:
+    """`TEXTSSL_CACHE` pointed, for the block, at a folder holding the built-in models and datasets
+    but no encoded features: a head over cached features must then encode every text it labels."""
+    real = cache_dir()
+    with tempfile.TemporaryDirectory() as folder:
+        for shared in ("models", "datasets"):
+            if (real / shared).is_dir():
+                (Path(folder) / shared).symlink_to(real / shared)
+        before = os.environ.get("TEXTSSL_CACHE")
+        os.environ["TEXTSSL_CACHE"] = folder
+        try:
+            yield
+        finally:
+            if before is None:
+                del os.environ["TEXTSSL_CACHE"]
+            else:
+                os.environ["TEXTSSL_CACHE"] = before
+
+
+def texts_per_second(load: Callable[[], Callable[[list[str]], object]], texts: list[str]) -> float:
+    """How many of `texts` a second the predictor `load()` returns labels, encoding included."""
+    with empty_feature_cache():
+        predict = load()
+        started = time.perf_counter()
+        predict(texts)
+        return round(len(texts) / (time.perf_counter() - started), 1)
+
+
+def run_predictor(folder: Path) -> Callable[[list[str]], object]:
+    from textssl.inference import load_classifier, probabilities
+
+    model = load_classifier(folder)
+    return lambda texts: probabilities(model, texts, progress=False)
+
+
+def body_of(name: str) -> str:
+    """The built-in body under a model name: the name itself, or for a folder textssl wrote (a
+    pretrained encoder, a run, a run's model) the body that run started from."""
+    folder = Path(name)
+    for written in (folder.parent / "pretrain.yaml", folder / "config.yaml", folder.parent / "config.yaml"):
+        if written.is_file() and folder.is_dir():
+            return body_of(yaml.safe_load(written.read_text())["model"]["name"])
+    return name
+
+
+def teacher_of(config: dict) -> str | None:
+    """`body/method` of a run's teacher (e.g. `mpnet-base/supervised`), or None without one;
+    `setfit_` marks a method run over a SetFit-stage encoder."""
+    teacher = config["algorithm"].get("teacher")
+    if not teacher:
+        return None
+    taught = yaml.safe_load((Path(teacher) / "config.yaml").read_text())
+    encoder = Path(taught["model"]["name"]).parent / "pretrain.yaml"
+    setfit = encoder.is_file() and yaml.safe_load(encoder.read_text())["pretrain"].get("objective") == "labelled_pairs"
+    return f"{body_of(taught['model']['name'])}/{'setfit_' if setfit else ''}{taught['algorithm']['name']}"
+
+
+def speed_sample(dataset: str, count: int) -> list[str]:
+    """The first `count` test texts of a dataset, for `texts_per_second`."""
+    from textssl.config import DataConfig
+    from textssl.data import load_splits
+
+    return list(load_splits(DataConfig(dataset=dataset))["test"]["text"][:count])
+
+
 def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, extra: list[str],
-            threads: int) -> dict:
+            threads: int, speed_texts: int = 0) -> dict:
     key = run_key(recipe, seed, overrides)
     output_dir = out_root / key.replace(" ", "_").replace("=", "-")
     version, version_file = code_version(), output_dir / "benchmark_code_version"
@@ -71,13 +145,24 @@ def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, 
                *([] if same_code else ["train.resume=false"])]
     started = time.time()
     subprocess.run(command, check=True, env={"OMP_NUM_THREADS": str(threads), **os.environ})
-    metrics = json.loads((output_dir / "metrics.json").read_text())
+    seconds = round(time.time() - started, 1)
+    rounds = sorted(output_dir.glob("round-*"), key=lambda folder: int(folder.name.split("-")[1]))
+    # a method trained in rounds: the row is the last round's, taught first by the first round's teacher
+    teacher = teacher_of(yaml.safe_load(((rounds[0] if rounds else output_dir) / "config.yaml").read_text()))
+    output_dir = rounds[-1] if rounds else output_dir
     config = yaml.safe_load((output_dir / "config.yaml").read_text())
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    speed = ({"texts_per_second": texts_per_second(lambda: run_predictor(output_dir / "model"),
+                                                    speed_sample(config["data"]["dataset"], speed_texts))}
+             if speed_texts else {})
     return {"key": key, "recipe": Path(recipe).stem, "seed": seed, "overrides": list(overrides),
             "dataset": config["data"]["dataset"], "labels_per_class": config["data"]["labels_per_class"],
-            "method": config["algorithm"]["name"], "test_accuracy": metrics["test"]["accuracy"],
-            "test_macro_f1": metrics["test"]["macro_f1"], "steps": metrics["max_steps"],
-            "seconds": round(time.time() - started, 1), "train_steps_per_second": metrics["train_steps_per_second"],
+            "method": config["algorithm"]["name"], "model": body_of(config["model"]["name"]),
+            **({"teacher": teacher} if teacher else {}),
+            "test_accuracy": metrics["test"]["accuracy"], "test_macro_f1": metrics["test"]["macro_f1"],
+            "test_accuracy_final": metrics["test_final"]["accuracy"],
+            "test_macro_f1_final": metrics["test_final"]["macro_f1"], **speed, "steps": metrics["max_steps"],
+            "seconds": seconds, "train_steps_per_second": metrics["train_steps_per_second"],
             "test": metrics["test"], "dev": metrics["dev"], "best_step": metrics["best_step"],
             "command": " ".join(command[1:])}
 
@@ -133,18 +218,26 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
         ratio = statistics.mean(ratios)
         return f"{ratio:.1f}×" if ratio >= 0.1 else f"{ratio:.2g}×"  # cached-feature steps take ~1/40 of one
 
-    lines = [f"| run | seeds | test accuracy | test macro-F1 | largest predicted class "
-             f"| accuracy gain over {baseline}, paired by seed | time per step / {baseline} |",
-             "|---|---|---|---|---|---|---|"]
+    def figure(ordered: list[dict], field: str) -> str:
+        values = [m[field] for m in ordered if field in m]
+        return spread(values) if len(values) == len(ordered) else "—"
+
+    def speed(ordered: list[dict]) -> str:
+        values = [m["texts_per_second"] for m in ordered if "texts_per_second" in m]
+        return f"{statistics.mean(values):,.0f}" if values else "—"
+
+    lines = [f"| run | seeds | test accuracy | final step | test macro-F1 | final step | largest predicted class "
+             f"| accuracy gain over {baseline}, paired by seed | time per step / {baseline} | texts/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for (recipe, *overrides), members in groups.items():
         seeds = sorted(members)
         ordered = [members[seed] for seed in seeds]
         reference = baseline_of(recipe, overrides)
         lines.append(f"| {' '.join([recipe, *overrides])} | {','.join(map(str, seeds))} "
-                     f"| {spread([m['test']['accuracy'] for m in ordered])} "
-                     f"| {spread([m['test']['macro_f1'] for m in ordered])} "
+                     f"| {spread([m['test']['accuracy'] for m in ordered])} | {figure(ordered, 'test_accuracy_final')} "
+                     f"| {spread([m['test']['macro_f1'] for m in ordered])} | {figure(ordered, 'test_macro_f1_final')} "
                      f"| {max(m['test']['majority_share'] for m in ordered):.3f} "
-                     f"| {gain(members, reference)} | {step_time_ratio(members, reference)} |")
+                     f"| {gain(members, reference)} | {step_time_ratio(members, reference)} | {speed(ordered)} |")
     return "\n".join(lines)
 
 
@@ -207,6 +300,8 @@ def main() -> None:
     parser.add_argument("--extra", nargs="*", default=[],
                         help="overrides applied to every run, not part of its key ({seed}: the run's seed)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    parser.add_argument("--speed-texts", type=int, default=0,
+                        help="time the trained model on this many test texts, empty feature cache (texts_per_second)")
     args = parser.parse_args()
 
     axes = [grid_axis(item) for item in args.grid]
@@ -217,7 +312,7 @@ def main() -> None:
 
     def run_and_record(recipe: str, seed: int, overrides: tuple[str, ...]) -> None:
         print(f"run: {run_key(recipe, seed, overrides)}", flush=True)
-        row = run_one(recipe, seed, overrides, args.out, args.extra, threads)
+        row = run_one(recipe, seed, overrides, args.out, args.extra, threads, args.speed_texts)
         with lock:
             with args.results.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")

@@ -23,20 +23,20 @@ def test_gain_is_paired_by_seed_and_a_control_is_compared_with_the_plain_baselin
             result("supervised", 0, 0.59, "algorithm.ema_decay=0.99"),
             result("supervised", 0, 0.61, "model.cached_features=true", steps_per_second=400.0)]
     lines = {line.split(" | ")[0]: line for line in accuracy.table(rows).splitlines()[2:]}
-    assert lines["| supervised data.labels_per_class=10"].endswith("| 0.600 ± 0.100 | 0.500 ± 0.100 | 0.600 | — | — |")
+    assert lines["| supervised data.labels_per_class=10"].endswith("| 0.600 ± 0.100 | — | 0.500 ± 0.100 | — | 0.600 | — | — | — |")
     # paired: +0.02 and +0.03, although fixmatch's mean (0.575) is below supervised's (0.600);
     # (seed 2 not run yet); steps take 5 and 2.5 times as long: 3.75 on average
-    assert lines["| fixmatch data.labels_per_class=10"].endswith("| +0.025 ± 0.007 | 3.8× |")
+    assert lines["| fixmatch data.labels_per_class=10"].endswith("| +0.025 ± 0.007 | 3.8× | — |")
     control = lines["| supervised data.labels_per_class=10 algorithm.ema_decay=0.99"]
-    assert control.endswith("| 0.590 | 0.490 | 0.600 | -0.010 | 1.0× |")
-    assert lines["| supervised data.labels_per_class=10 model.cached_features=true"].endswith("| 0.025× |")
+    assert control.endswith("| 0.590 | — | 0.490 | — | 0.600 | -0.010 | 1.0× | — |")
+    assert lines["| supervised data.labels_per_class=10 model.cached_features=true"].endswith("| 0.025× | — |")
 
 
 def test_a_baseline_on_another_dataset_is_compared_with_nothing():
     mnist, fashion = result("supervised", 0, 0.91), result("supervised", 0, 0.71, "data.dataset=fashion_mnist")
     mnist["dataset"], fashion["dataset"] = "mnist_5k", "fashion_mnist"
     lines = accuracy.table([mnist, fashion]).splitlines()
-    assert lines[-1].endswith("| — | — |")
+    assert lines[-1].endswith("| — | — | — |")
 
 
 def test_a_run_folder_left_by_other_code_is_started_over(tmp_path, monkeypatch):
@@ -46,15 +46,42 @@ def test_a_run_folder_left_by_other_code_is_started_over(tmp_path, monkeypatch):
         commands.append(command)
         folder = Path(next(arg.split("=", 1)[1] for arg in command if arg.startswith("train.output_dir=")))
         (folder / "metrics.json").write_text(json.dumps({
-            "test": {"accuracy": 0.9, "macro_f1": 0.9}, "dev": {}, "best_step": 1, "max_steps": 1,
+            "test": {"accuracy": 0.9, "macro_f1": 0.9}, "test_final": {"accuracy": 0.8, "macro_f1": 0.8},
+            "dev": {}, "best_step": 1, "max_steps": 1,
             "train_steps_per_second": 1.0}))
-        (folder / "config.yaml").write_text("data: {dataset: digits, labels_per_class: 10}\nalgorithm: {name: supervised}\n")
+        (folder / "config.yaml").write_text("data: {dataset: digits, labels_per_class: 10}\nalgorithm: {name: supervised}\n"
+                                              "model: {name: lenet}\n")
 
     monkeypatch.setattr(accuracy.subprocess, "run", fake_train)
     for version in ("aaaa", "aaaa", "bbbb"):
         monkeypatch.setattr(accuracy, "code_version", lambda version=version: version)
         accuracy.run_one("recipes/image/supervised.yaml", 0, (), tmp_path, [], threads=1)
     assert ["train.resume=false" in command for command in commands] == [True, False, True]
+    row = accuracy.run_one("recipes/image/supervised.yaml", 0, (), tmp_path, [], threads=1)
+    assert (row["model"], row["test_accuracy"], row["test_accuracy_final"]) == ("lenet", 0.9, 0.8)
+
+
+def test_the_final_step_and_the_speed_are_shown_beside_the_best_step():
+    rows = [{**result("noisy_student", seed, 0.70 + seed / 100), "test_accuracy_final": 0.68,
+             "test_macro_f1_final": 0.66, "texts_per_second": 100.0 * (seed + 1)} for seed in (0, 1)]
+    line = accuracy.table(rows).splitlines()[-1]
+    assert line.startswith("| noisy_student data.labels_per_class=10 | 0,1 | 0.705 ± 0.007 | 0.680 ± 0.000 "
+                           "| 0.605 ± 0.007 | 0.660 ± 0.000 |")
+    assert line.endswith("| 150 |")
+
+
+def test_a_row_names_the_built_in_body_and_the_teacher_under_written_folders(tmp_path):
+    encoder = tmp_path / "pretrained" / "pairs"
+    (encoder / "model").mkdir(parents=True)
+    (encoder / "pretrain.yaml").write_text("model: {name: mpnet-base}\npretrain: {objective: labelled_pairs}\n")
+    teacher = tmp_path / "teacher"
+    (teacher / "model").mkdir(parents=True)
+    (teacher / "config.yaml").write_text(f"model: {{name: {encoder / 'model'}}}\nalgorithm: {{name: pseudo_label}}\n")
+    assert accuracy.body_of(str(encoder / "model")) == "mpnet-base"
+    assert accuracy.body_of(str(teacher / "model")) == accuracy.body_of(str(teacher)) == "mpnet-base"
+    assert accuracy.body_of("minilm-l6") == "minilm-l6"
+    assert accuracy.teacher_of({"algorithm": {"teacher": str(teacher)}}) == "mpnet-base/setfit_pseudo_label"
+    assert accuracy.teacher_of({"algorithm": {"name": "fixmatch"}}) is None
 
 
 def test_grid_values_split_at_commas_outside_brackets():

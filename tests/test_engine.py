@@ -12,6 +12,8 @@ from textssl.config import TrainConfig
 from textssl.engine.metrics_log import MetricsLog
 from textssl.engine.optim import build_scheduler
 from textssl.errors import TextsslError
+from textssl.data import load_splits
+from textssl.engine.trainer import open_run_folder
 from textssl.run import build_run, run as train
 
 
@@ -42,6 +44,22 @@ def test_best_on_dev_checkpoint_is_the_one_tested(tiny_config):
     best = max(dev_rows, key=lambda row: row["dev/accuracy"])  # max keeps the first of equals
     assert metrics["best_step"] == best["step"]
     assert metrics["dev"]["accuracy"] == best["dev/accuracy"]
+
+
+def test_final_step_and_best_on_dev_models_are_both_tested(tiny_config):
+    from textssl.inference import evaluate as evaluate_saved, probabilities
+
+    config = tiny_config("train.max_steps=24", "train.eval_every=4", "train.learning_rate=3e-3")
+    built = build_run(config)
+    state = built.trainer.train(resume=open_run_folder(config, built.trainer.accelerator))
+    test = load_splits(config.data)["test"]
+    final_model = built.trainer.backbone.eval()
+    final = probabilities(final_model, test["text"], progress=False).argmax(-1)
+    metrics = built.finish(state)
+
+    assert metrics["test_final"]["accuracy"] == pytest.approx(float((final == test["label"]).mean()))
+    assert metrics["test"]["accuracy"] == pytest.approx(evaluate_saved(config.output_dir, progress=False)["accuracy"])
+    assert json.loads((config.output_dir / "metrics.json").read_text())["test_final"] == metrics["test_final"]
 
 
 def killed_at_step(monkeypatch, config, step: int) -> None:

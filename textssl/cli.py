@@ -29,7 +29,8 @@ def _train(args: argparse.Namespace) -> None:
     config = load_config(*_recipe_and_overrides(args))
     metrics = run(config)
     print(json.dumps({"output_dir": str(rounds(config)[-1].output_dir), "best_step": metrics["best_step"],
-                      "dev": metrics["dev"], "test": metrics["test"]}, indent=2))
+                      "dev": metrics["dev"], "test": metrics["test"],
+                      "test_final": metrics["test_final"]}, indent=2))
 
 
 def _pretrain(args: argparse.Namespace) -> None:

@@ -34,14 +34,14 @@ from textssl.recipe import load_config
 @dataclass
 class RunResult:
     metrics: dict[str, Any]
-    """What `metrics.json` holds: best step, dev and test metrics, counts, speed."""
+    """What `metrics.json` holds: best step, dev and test metrics (and test at the final step), counts, speed."""
     output_dir: Path
 
 
 @dataclass
 class Run:
     """A run assembled from its config: `execute()` starts or resumes its folder, trains, and
-    evaluates the best-on-dev model on test."""
+    evaluates on test the model of the final step and the best-on-dev model."""
 
     config: Config
     task: SemiSupervisedTask
@@ -54,14 +54,20 @@ class Run:
         return self.finish(state)
 
     def finish(self, state: TrainerState) -> dict[str, Any]:
-        """Evaluate the best-on-dev model on test and write `metrics.json`."""
+        """Evaluate on test the final step's model, then the best-on-dev one, and write `metrics.json`.
+
+        Both are reported because the choice of the step is itself a use of labels: the best
+        step is chosen on the dev split, which few-label users do not have."""
         trainer, data, output_dir = self.trainer, self.task.data, self.config.output_dir
+        final_model = self.task.algorithm.evaluation_model(trainer.model)
+        test_final = evaluate(final_model, self.test_loader, trainer.accelerator, self.task.num_classes)
         trainer.backbone.load_weights(completed(output_dir / "model"))
         test = evaluate(trainer.model, self.test_loader, trainer.accelerator, self.task.num_classes)
         metrics = {
             "best_step": state.best_step,
             "dev": state.best_dev,
             "test": test,
+            "test_final": test_final,
             "max_steps": self.config.train.max_steps,
             "num_labelled": len(data.labelled),
             "num_unlabelled": len(data.unlabelled),
