@@ -58,6 +58,13 @@ def for_seed(override: str, seed: int) -> str:
     return override.replace("{seed}", str(seed))
 
 
+def run_folder_name(key: str, seed: int) -> str:
+    """One folder name per run, `{seed}` filled in (a later run may name it as its teacher):
+    ``pseudo_label seed=1 model.name=pretrained/pairs-seed{seed}/model`` →
+    ``pseudo_label_seed-1_model.name-pretrained+pairs-seed1+model``."""
+    return for_seed(key, seed).replace(" ", "_").replace("=", "-").replace("/", "+")
+
+
 def load_results(path: Path) -> dict[str, dict]:
     if not path.is_file():
         return {}
@@ -133,7 +140,7 @@ def speed_sample(dataset: str, count: int) -> list[str]:
 def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, extra: list[str],
             threads: int, speed_texts: int = 0) -> dict:
     key = run_key(recipe, seed, overrides)
-    output_dir = out_root / key.replace(" ", "_").replace("=", "-")
+    output_dir = out_root / run_folder_name(key, seed)
     version, version_file = code_version(), output_dir / "benchmark_code_version"
     # a folder left by other code would be resumed into a run that no code produced
     same_code = version and version_file.is_file() and version_file.read_text() == version

@@ -93,6 +93,8 @@ def test_grid_values_split_at_commas_outside_brackets():
 def test_a_seed_placeholder_becomes_the_runs_seed():
     assert accuracy.for_seed("model.name=pretrained/pairs-seed{seed}/model", 3) == "model.name=pretrained/pairs-seed3/model"
     assert accuracy.for_seed("train.max_steps=400", 3) == "train.max_steps=400"
+    key = accuracy.run_key("recipes/text/pseudo_label.yaml", 1, ("model.name=pretrained/pairs-seed{seed}/model",))
+    assert accuracy.run_folder_name(key, 1) == "pseudo_label_seed-1_model.name-pretrained+pairs-seed1+model"
 
 
 def test_a_row_from_before_the_dataset_was_recorded_pairs_with_any_dataset():

@@ -76,3 +76,16 @@ def test_switching_the_method_of_a_recipe_is_one_line_naming_the_options_and_the
     line = fails_with_one_line(capsys, "recipes/text/setfit_pseudo_label.yaml", "algorithm.name=supervised")
     assert line.startswith("textssl: error: the method supervised does not take the option(s) algorithm.unsup_weight (line ")
     assert line.endswith(" in recipes/text/pseudo_label.yaml; remove them, or choose a method that takes them")
+
+
+def test_rounds_flag_sets_the_methods_rounds(capsys, monkeypatch):
+    import textssl.run
+
+    monkeypatch.chdir(Path(__file__).parents[1])
+    ran = []
+    monkeypatch.setattr(textssl.run, "run", lambda config: ran.append(config) or pytest.fail("stop here"))
+    with pytest.raises(pytest.fail.Exception):
+        main(["train", "recipes/text/mpnet_noisy_student.yaml", "--rounds", "2"])
+    assert ran[0].algorithm.rounds == 2
+    line = fails_with_one_line(capsys, "recipes/text/supervised.yaml", "--rounds", "2")
+    assert line.startswith("textssl: error: the method supervised does not take the option(s) algorithm.rounds")

@@ -26,7 +26,8 @@ def _train(args: argparse.Namespace) -> None:
     from textssl.recipe import load_config
     from textssl.run import rounds, run
 
-    config = load_config(*_recipe_and_overrides(args))
+    recipe, overrides = _recipe_and_overrides(args)
+    config = load_config(recipe, overrides + ([f"algorithm.rounds={args.rounds}"] if args.rounds else []))
     metrics = run(config)
     print(json.dumps({"output_dir": str(rounds(config)[-1].output_dir), "best_step": metrics["best_step"],
                       "dev": metrics["dev"], "test": metrics["test"],
@@ -89,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     train = commands.add_parser("train", help="train a classifier from a recipe")
     train.add_argument("recipe", nargs="?", help="YAML recipe (default: the built-in default run)")
     train.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=200")
+    train.add_argument("--rounds", type=int, metavar="R",
+                       help="for a method trained in rounds (noisy_student): R rounds, each round's student "
+                            "teaching the next (algorithm.rounds=R)")
     train.set_defaults(run=_train)
     pretraining = commands.add_parser("pretrain", help="pretrain a text encoder on the pool's texts (in-domain)")
     pretraining.add_argument("recipe", nargs="?", help="YAML recipe with data, model, views and pretrain sections")
