@@ -28,6 +28,7 @@ from textssl.algorithms.registry import register
 from textssl.atomic import written_whole
 from textssl.cache import cache_dir
 from textssl.config import Config
+from textssl.data.sources import digest_column
 from textssl.errors import TextsslError
 from textssl.models import Classifier
 
@@ -113,9 +114,7 @@ def teacher_probabilities(teacher: str, context: RunContext) -> np.ndarray:
     digest = hashlib.sha256(column.encode())
     for file in sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors")):
         digest.update(file.name.encode() + file.read_bytes())
-    for start in range(0, len(pool), 50_000):
-        for value in pool[start:start + 50_000][column]:
-            digest.update(value.encode() + b"\x00" if isinstance(value, str) else np.asarray(value).tobytes())
+    digest_column(digest, pool, column)
     cached = cache_dir() / "teacher_predictions" / f"{digest.hexdigest()[:24]}.npy"
     if cached.is_file():
         return np.load(cached)

@@ -25,6 +25,14 @@ CHECK_BATCH = 10_000
 READ_CHUNK = 1 << 20
 
 
+def digest_column(digest, dataset: Dataset, column: str, batch_rows: int = 50_000) -> None:
+    """Feed every value of `column` to `digest` (a hashlib object), read in batches: a text
+    as its UTF-8 bytes and a zero byte, an image as its array's bytes."""
+    for start in range(0, len(dataset), batch_rows):
+        for value in dataset[start:start + batch_rows][column]:
+            digest.update(value.encode() + b"\x00" if isinstance(value, str) else np.asarray(value).tobytes())
+
+
 def load_splits(config: DataConfig, view_column: str | None = None) -> DatasetDict:
     """train / dev / test with a `text` (or `image`) column and a ClassLabel `label` column.
 

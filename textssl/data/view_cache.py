@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from textssl.atomic import remove_abandoned, written_whole
 from textssl.cache import cache_dir
 from textssl.config import ViewsConfig
+from textssl.data.sources import digest_column
 from textssl.errors import TextsslError
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,7 @@ def views_key(texts: Dataset, config: ViewsConfig) -> dict:
     import augment
 
     digest = hashlib.sha256()
-    for rows in _batches(texts, HASH_ROWS):
-        for text in rows:
-            digest.update(text.encode() + b"\x00")
+    digest_column(digest, texts, "text", HASH_ROWS)
     return {"texts": digest.hexdigest(), "rows": len(texts), "augment": list(config.augment),
             "copies": config.copies, "seed": config.seed,
             "versions": {"augment": augment.__version__, "cache_format": CACHE_FORMAT}}
