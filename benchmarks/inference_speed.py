@@ -24,6 +24,7 @@ from textssl.inference import model_folder, run_config
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", type=Path, help="run folders or saved model folders")
+    parser.add_argument("--names", nargs="*", default=[], help="a short name per model for the table")
     parser.add_argument("--dataset", default="rotten_tomatoes")
     parser.add_argument("--texts", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
@@ -39,11 +40,12 @@ def main() -> None:
     lines = [f"{args.texts} test texts of {args.dataset}, empty feature cache, {args.repeats} turns, "
              f"{os.cpu_count()} CPU cores", "",
              "| model | body | method | texts/s (median) | texts/s, each turn | speed / first |", "|---|---|---|---|---|---|"]
+    names = dict(zip(args.models, args.names))
     for model, measured in speeds.items():
         config = run_config(model) or {}
         method = config.get("algorithm", {}).get("name", "—")
         body = body_of(config["model"]["name"]) if config else "—"
-        lines.append(f"| {model} | {body} | {method} | {statistics.median(measured):.1f} "
+        lines.append(f"| {names.get(model, model)} | {body} | {method} | {statistics.median(measured):.1f} "
                      f"| {', '.join(f'{value:.1f}' for value in measured)} | {statistics.median(measured) / first:.2f}× |")
     args.results.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
