@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from accuracy import accuracy_figure, load_results, speed_sample, table, texts_per_second
+from accuracy import accuracy_figure, load_results, table, texts_per_second
 from datasets import Dataset
 from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
@@ -95,7 +95,7 @@ def main() -> None:
     max_length = DataConfig().max_length
     encoder = SentenceEncoder(args.model, max_length)
     embedded = {split: encoder(split_texts) for split, split_texts in texts.items()}
-    timed = speed_sample(args.dataset, args.speed_texts)
+    timed = texts["test"][:args.speed_texts]
 
     done = load_results(args.results)
     for seed in args.seeds:
