@@ -39,6 +39,8 @@ from pathlib import Path
 import yaml
 
 from textssl.cache import cache_dir
+from textssl.recipe import load_config
+from textssl.run import rounds
 
 
 def run_key(recipe: str, seed: int, overrides: tuple[str, ...]) -> str:
@@ -108,24 +110,29 @@ def run_predictor(folder: Path) -> Callable[[list[str]], object]:
 
 
 def body_of(name: str) -> str:
-    """The built-in body under a model name: the name itself, or for a folder textssl wrote (a
-    pretrained encoder, a run, a run's model) the body that run started from."""
-    folder = Path(name)
-    for written in (folder.parent / "pretrain.yaml", folder / "config.yaml", folder.parent / "config.yaml"):
-        if written.is_file() and folder.is_dir():
-            return body_of(yaml.safe_load(written.read_text())["model"]["name"])
-    return name
+    """The built-in body under a model name: the name itself, or for a folder textssl wrote the
+    body it started from (a pretrained encoder's base, a run's model)."""
+    from textssl.inference import run_config
+
+    about = Path(name) / "textssl_pretrain.json"
+    if about.is_file():
+        return body_of(json.loads(about.read_text())["base_model"])
+    config = run_config(name) if Path(name).is_dir() else None
+    return body_of(config["model"]["name"]) if config else name
 
 
-def teacher_of(config: dict) -> str | None:
-    """`body/method` of a run's teacher (e.g. `mpnet-base/supervised`), or None without one;
+def teacher_of(teacher: str) -> str | None:
+    """`body/method` of a teacher run (e.g. `mpnet-base/supervised`), None without a teacher;
     `setfit_` marks a method run over a SetFit-stage encoder."""
-    teacher = config["algorithm"].get("teacher")
+    from textssl.inference import run_config
+
     if not teacher:
         return None
-    taught = yaml.safe_load((Path(teacher) / "config.yaml").read_text())
-    encoder = Path(taught["model"]["name"]).parent / "pretrain.yaml"
-    setfit = encoder.is_file() and yaml.safe_load(encoder.read_text())["pretrain"].get("objective") == "labelled_pairs"
+    taught = run_config(teacher)
+    if taught is None:  # a saved model without its run
+        return body_of(teacher)
+    about = Path(taught["model"]["name"]) / "textssl_pretrain.json"
+    setfit = about.is_file() and json.loads(about.read_text())["objective"] == "labelled_pairs"
     return f"{body_of(taught['model']['name'])}/{'setfit_' if setfit else ''}{taught['algorithm']['name']}"
 
 
@@ -146,17 +153,17 @@ def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, 
     same_code = version and version_file.is_file() and version_file.read_text() == version
     output_dir.mkdir(parents=True, exist_ok=True)
     version_file.write_text(version)
-    command = [sys.executable, "-m", "textssl", "train", recipe, f"train.seed={seed}",
-               f"train.output_dir={output_dir}", "train.progress_bar=false",
-               *(for_seed(item, seed) for item in [*overrides, *extra]),
-               *([] if same_code else ["train.resume=false"])]
+    arguments = [f"train.seed={seed}", f"train.output_dir={output_dir}", "train.progress_bar=false",
+                 *(for_seed(item, seed) for item in [*overrides, *extra]),
+                 *([] if same_code else ["train.resume=false"])]
+    command = [sys.executable, "-m", "textssl", "train", recipe, *arguments]
     started = time.time()
     subprocess.run(command, check=True, env={"OMP_NUM_THREADS": str(threads), **os.environ})
     seconds = round(time.time() - started, 1)
-    rounds = sorted(output_dir.glob("round-*"), key=lambda folder: int(folder.name.split("-")[1]))
     # a method trained in rounds: the row is the last round's, taught first by the first round's teacher
-    teacher = teacher_of(yaml.safe_load(((rounds[0] if rounds else output_dir) / "config.yaml").read_text()))
-    output_dir = rounds[-1] if rounds else output_dir
+    planned = rounds(load_config(recipe, arguments))
+    teacher = teacher_of(getattr(planned[0].algorithm, "teacher", ""))
+    output_dir = planned[-1].output_dir
     config = yaml.safe_load((output_dir / "config.yaml").read_text())
     metrics = json.loads((output_dir / "metrics.json").read_text())
     speed = ({"texts_per_second": texts_per_second(lambda: run_predictor(output_dir / "model"),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from accuracy import body_of, run_predictor, speed_sample, texts_per_second
 
-from textssl.inference import model_folder, run_config
+from textssl.inference import run_config
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     speeds: dict[Path, list[float]] = {model: [] for model in args.models}
     for _ in range(args.repeats):
         for model in args.models:
-            speeds[model].append(texts_per_second(lambda model=model: run_predictor(model_folder(model)), texts))
+            speeds[model].append(texts_per_second(lambda model=model: run_predictor(model), texts))
     first = statistics.median(speeds[args.models[0]])
     lines = [f"{args.texts} test texts of {args.dataset}, empty feature cache, {args.repeats} turns, "
              f"{os.cpu_count()} CPU cores", "",

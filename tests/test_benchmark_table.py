@@ -71,17 +71,19 @@ def test_the_final_step_and_the_speed_are_shown_beside_the_best_step():
 
 
 def test_a_row_names_the_built_in_body_and_the_teacher_under_written_folders(tmp_path):
-    encoder = tmp_path / "pretrained" / "pairs"
-    (encoder / "model").mkdir(parents=True)
-    (encoder / "pretrain.yaml").write_text("model: {name: mpnet-base}\npretrain: {objective: labelled_pairs}\n")
+    encoder = tmp_path / "pretrained" / "pairs" / "model"  # as `textssl pretrain` writes it
+    encoder.mkdir(parents=True)
+    (encoder / "config.json").write_text("{}")
+    (encoder / "textssl_pretrain.json").write_text('{"base_model": "mpnet-base", "objective": "labelled_pairs"}')
     teacher = tmp_path / "teacher"
     (teacher / "model").mkdir(parents=True)
-    (teacher / "config.yaml").write_text(f"model: {{name: {encoder / 'model'}}}\nalgorithm: {{name: pseudo_label}}\n")
-    assert accuracy.body_of(str(encoder / "model")) == "mpnet-base"
+    (teacher / "model" / "config.json").write_text("{}")
+    (teacher / "config.yaml").write_text(f"model: {{name: {encoder}}}\nalgorithm: {{name: pseudo_label}}\n")
+    assert accuracy.body_of(str(encoder)) == "mpnet-base"
     assert accuracy.body_of(str(teacher / "model")) == accuracy.body_of(str(teacher)) == "mpnet-base"
     assert accuracy.body_of("minilm-l6") == "minilm-l6"
-    assert accuracy.teacher_of({"algorithm": {"teacher": str(teacher)}}) == "mpnet-base/setfit_pseudo_label"
-    assert accuracy.teacher_of({"algorithm": {"name": "fixmatch"}}) is None
+    assert accuracy.teacher_of(str(teacher)) == "mpnet-base/setfit_pseudo_label"
+    assert accuracy.teacher_of("") is None
 
 
 def test_grid_values_split_at_commas_outside_brackets():
