@@ -61,11 +61,8 @@ class Run:
         trainer, data, output_dir = self.trainer, self.task.data, self.config.output_dir
         final_model = self.task.algorithm.evaluation_model(trainer.model)
         test_final = evaluate(final_model, self.test_loader, trainer.accelerator, self.task.num_classes)
-        if state.best_step == self.config.train.max_steps:  # the saved best model is the final one
-            test = test_final
-        else:
-            trainer.backbone.load_weights(completed(output_dir / "model"))
-            test = evaluate(trainer.model, self.test_loader, trainer.accelerator, self.task.num_classes)
+        trainer.backbone.load_weights(completed(output_dir / "model"))
+        test = evaluate(trainer.model, self.test_loader, trainer.accelerator, self.task.num_classes)
         metrics = {
             "best_step": state.best_step,
             "dev": state.best_dev,
