@@ -255,6 +255,13 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
     return "\n".join(lines)
 
 
+def report(rows: list[dict]) -> str:
+    """The results file's table against `supervised`, and against `setfit` when a row is SetFit:
+    every harness writing to one file writes the same report."""
+    baselines = ["supervised"] + (["setfit"] if any(row["recipe"] == "setfit" for row in rows) else [])
+    return "\n\n".join(table(rows, baseline) for baseline in baselines)
+
+
 def accuracy_figure(rows: list[dict]):
     """One panel per dataset and label count: each run's test accuracy, mean ± std over seeds
     as a bar, every seed as a dot."""
@@ -331,7 +338,7 @@ def main() -> None:
             with args.results.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             done[row["key"]] = row
-            args.results.with_suffix(".md").write_text(table(list(done.values())) + "\n")
+            args.results.with_suffix(".md").write_text(report(list(done.values())) + "\n")
 
     # seeds outermost: a partial sitting still compares every recipe on the same seeds
     with ThreadPoolExecutor(args.jobs) as pool:
@@ -345,7 +352,7 @@ def main() -> None:
         for run in runs:
             run.result()
     accuracy_figure(list(done.values())).savefig(args.results.with_suffix(".png"), dpi=100)
-    print(table(list(done.values())))
+    print(report(list(done.values())))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from accuracy import accuracy_figure, load_results, table, texts_per_second
+from accuracy import accuracy_figure, load_results, report, texts_per_second
 from datasets import Dataset
 from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
@@ -133,10 +133,10 @@ def main() -> None:
                 with args.results.open("a") as handle:
                     handle.write(json.dumps(row) + "\n")
                 done[key] = row
-    report = "\n\n".join(table(list(done.values()), baseline) for baseline in ("supervised", "setfit"))
-    args.results.with_suffix(".md").write_text(report + "\n")
+    tables = report(list(done.values()))
+    args.results.with_suffix(".md").write_text(tables + "\n")
     accuracy_figure(list(done.values())).savefig(args.results.with_suffix(".png"), dpi=100)
-    print(report)
+    print(tables)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from transformers import AutoConfig, AutoTokenizer, BertModel  # noqa: E402
 from textssl.algorithms import ALGORITHMS, SemiSupervised  # noqa: E402
 from textssl.config import Config  # noqa: E402
 from textssl.recipe import load_config  # noqa: E402
+from textssl.run import run  # noqa: E402
 from textssl.models.hf import resolve_model_path  # noqa: E402
 
 POSITIVE = "good great wonderful superb lovely moving brilliant".split()
@@ -101,6 +102,14 @@ def tiny_config(tmp_path: Path, tiny_model: str, sentiment_csv: Path):
                 "train.eval_batch_size=64", "train.progress_bar=false"]
         return load_config(None, [*base, *overrides])
     return make
+
+
+@pytest.fixture
+def teacher(tiny_config, tmp_path):
+    """A supervised run on the sentiment texts: the teacher."""
+    config = tiny_config("train.learning_rate=3e-3", "train.max_steps=40", f"train.output_dir={tmp_path / 'teacher'}")
+    run(config)
+    return config.output_dir
 
 
 def dead_pid() -> int:

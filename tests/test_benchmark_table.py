@@ -116,3 +116,11 @@ def test_the_figure_has_a_panel_per_label_count_and_a_bar_per_run_at_its_mean():
     bars = {label.get_text(): patch.get_width() for label, patch in zip(axes[0].get_yticklabels(), axes[0].patches)}
     assert bars == pytest.approx({"supervised": 0.65, "fixmatch": 0.70})
     assert [patch.get_width() for patch in axes[1].patches] == pytest.approx([0.80])
+
+
+def test_the_report_adds_the_table_against_setfit_once_a_setfit_row_is_there():
+    rows = [result("supervised", 0, 0.60), result("fixmatch", 0, 0.62)]
+    assert accuracy.report(rows) == accuracy.table(rows)
+    rows.append(result("setfit", 0, 0.63))
+    against_setfit = accuracy.report(rows).split("\n\n")[1]
+    assert against_setfit == accuracy.table(rows, "setfit") and "| -0.010 |" in against_setfit.splitlines()[3]

@@ -9,16 +9,7 @@ import yaml
 import textssl.inference as inference
 from textssl.errors import TextsslError
 from textssl.inference import load_classifier, probabilities
-from textssl.run import build_run, train
-from textssl.run import run as run_config
-
-
-@pytest.fixture
-def teacher(tiny_config, tmp_path):
-    """A supervised run on the sentiment texts: the teacher."""
-    config = tiny_config("train.learning_rate=3e-3", "train.max_steps=40", f"train.output_dir={tmp_path / 'teacher'}")
-    run_config(config)
-    return config.output_dir
+from textssl.run import build_run, run, train
 
 
 def student(tiny_config, teacher, *overrides):
@@ -87,7 +78,7 @@ def test_the_students_card_names_its_teacher_and_evaluate_reports_its_speed(tiny
 
     config = tiny_config("algorithm.name=noisy_student", f"algorithm.teacher={teacher}", "views.column=augmented",
                          "train.max_steps=4", "train.eval_every=2", f"train.output_dir={tmp_path / 'student'}")
-    run_config(config)
+    run(config)
     card = (build_upload(config.output_dir, "someone/student", tmp_path / "upload") / "README.md").read_text()
     assert f"taught by the model of `{teacher}`" in card
     result = evaluate(config.output_dir, progress=False)

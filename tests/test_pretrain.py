@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from datasets import DatasetDict
@@ -10,7 +11,8 @@ from safetensors.torch import load_file
 from textssl.config import DataConfig
 from textssl.data import load_splits, prepare_data
 from textssl.errors import TextsslError
-from textssl.pretrain import info_nce, labelled_pairs, pretrain
+from textssl.inference import load_classifier, probabilities
+from textssl.pretrain import info_nce, pretrain, pretraining_rows
 from textssl.recipe import load_pretrain_config
 from textssl.run import run as train
 
@@ -87,17 +89,39 @@ def test_pretraining_refuses_a_changed_recipe_and_view_pairs_without_views(pretr
         pretrain(pretrain_config("pretrain.pairs=views", "pretrain.resume=false"))
 
 
-def test_labelled_pairs_pair_the_runs_labelled_draw_within_and_across_classes(sentiment_csv):
-    config = load_pretrain_config(None, [f"data.dataset={sentiment_csv}", "data.text_column=review",
-                                         "data.label_column=sentiment", "data.labels_per_class=4"])
-    train_split = load_splits(config.data)["train"]
-    pairs = labelled_pairs(train_split, config.data, iterations=3, seed=1)
-    labelled = data_for_seed(train_split, seed=1)
+def test_labelled_pairs_pair_the_runs_labelled_draw_within_and_across_classes(pretrain_config):
+    config = pretrain_config("pretrain.objective=labelled_pairs", "data.labels_per_class=4", "pretrain.seed=1",
+                             "pretrain.pair_iterations=3")
+    pairs = pretraining_rows(config)
+    labelled = data_for_seed(load_splits(config.data)["train"], seed=1)
     assert len(pairs) == 3 * 8 * 2 and set(pairs["text"]) == set(labelled) and set(pairs["partner"]) <= set(labelled)
     for text, partner, similarity in zip(pairs["text"], pairs["partner"], pairs["similarity"]):
         assert (labelled[text] == labelled[partner]) == (similarity == 1.0)
     with pytest.raises(TextsslError, match="labelled draw"):
-        labelled_pairs(train_split, DataConfig(labels_per_class=None), iterations=1, seed=0)
+        pretraining_rows(pretrain_config("pretrain.objective=labelled_pairs", "data.labels_per_class=null"))
+
+
+def test_a_teacher_adds_its_most_confident_pool_labels_to_the_pairs(pretrain_config, teacher):
+    config = pretrain_config("pretrain.objective=labelled_pairs", "data.labels_per_class=4", "pretrain.seed=1",
+                             f"pretrain.teacher={teacher}", "pretrain.teacher_per_class=5")
+    train_split = load_splits(config.data)["train"]
+    labelled = data_for_seed(train_split, seed=1)
+    pool = [text for text in train_split["text"] if text not in labelled]
+    probs = probabilities(load_classifier(teacher), pool, progress=False)
+    names = train_split.features["label"].names
+    taught = {}
+    for label in range(len(names)):
+        members = np.flatnonzero(probs.argmax(-1) == label)
+        taught |= {pool[row]: label for row in members[np.argsort(-probs[members, label])[:5]]}
+    assert len(taught) == 10  # the tiny teacher predicts both classes on this pool
+
+    pairs = pretraining_rows(config)
+    known = labelled | taught
+    assert set(pairs["text"]) == set(known) and len(pairs) == 20 * 18 * 2
+    for text, partner, similarity in zip(pairs["text"], pairs["partner"], pairs["similarity"]):
+        assert (known[text] == known[partner]) == (similarity == 1.0)
+    with pytest.raises(TextsslError, match="pretrain.teacher labels pool texts"):
+        pretrain_config(f"pretrain.teacher={teacher}")
 
 
 def data_for_seed(train_split, seed: int) -> dict[str, int]:

@@ -267,6 +267,11 @@ class PretrainConfig(LoopConfig):
     `data.labels_per_class` and `pretrain.seed` give a training run with that train.seed."""
     pair_iterations: int = 20
     """labelled_pairs only: pairs per labelled text (one within its class, one across) and round."""
+    teacher: str = ""
+    """labelled_pairs only: a trained classifier (run or model folder, any body) whose most
+    confident labels on the pool join the labelled draw in the pairs."""
+    teacher_per_class: int = 100
+    """With `teacher`: the pool texts it labels per class, its most confident."""
     pairs: str = "dropout"
     """contrastive only: dropout (the same text twice; SimCSE unsupervised) | views (a text and
     its strong view from `views.augment`, e.g. its back-translation)."""
@@ -281,6 +286,10 @@ class PretrainConfig(LoopConfig):
             raise TextsslError(f"pretrain.pairs must be dropout or views, got {self.pairs!r}")
         if self.pair_iterations < 1:
             raise TextsslError(f"pretrain.pair_iterations must be at least 1, got {self.pair_iterations}")
+        if self.teacher and self.objective != "labelled_pairs":
+            raise TextsslError("pretrain.teacher labels pool texts for the pairs of pretrain.objective=labelled_pairs")
+        if self.teacher_per_class < 1:
+            raise TextsslError(f"pretrain.teacher_per_class must be at least 1, got {self.teacher_per_class}")
         if self.objective == "contrastive" and self.batch_size < 2:
             raise TextsslError("pretrain.batch_size: the contrastive objective needs at least 2 texts a batch")
         if not 0 < self.temperature:

@@ -7,6 +7,7 @@ image network.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -15,13 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from datasets import Dataset
 from sklearn.metrics import classification_report, confusion_matrix
 from tqdm.auto import tqdm
 
 from textssl.atomic import completed, written_whole
+from textssl.cache import cache_dir
 from textssl.config import DataConfig
 from textssl.data import load_splits
-from textssl.data.sources import check_utf8, decode_utf8
+from textssl.data.sources import check_utf8, decode_utf8, digest_column
 from textssl.errors import TextsslError
 from textssl.models import Classifier, saved_backbone_class
 from textssl.models.hf import HFClassifier
@@ -84,6 +87,28 @@ def probabilities(model: Classifier, inputs: list, batch_size: int = 64, progres
         out.append(torch.softmax(model(model.collate(rows)).float(), dim=-1).numpy())
     return np.concatenate(out) if out else np.zeros((0, len(model.label_names)), dtype=np.float32)
 
+
+
+def cached_probabilities(teacher: str | Path, inputs: Dataset, label_names: list[str],
+                         field: str = "algorithm.teacher") -> np.ndarray:
+    """A teacher's class probabilities over the one column of `inputs`, computed once per
+    teacher and inputs and cached (a larger teacher takes minutes over a pool on a CPU)."""
+    folder, column = model_folder(teacher), inputs.column_names[0]
+    digest = hashlib.sha256(column.encode())
+    for file in sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors")):
+        digest.update(file.name.encode() + file.read_bytes())
+    digest_column(digest, inputs, column)
+    cached = cache_dir() / "teacher_predictions" / f"{digest.hexdigest()[:24]}.npy"
+    if cached.is_file():
+        return np.load(cached)
+    model = load_classifier(teacher)
+    if model.label_names != label_names:
+        raise TextsslError(f"{field}={teacher}: its classes {model.label_names} are not the data's {label_names}")
+    probs = probabilities(model, inputs[column])
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with written_whole(cached) as temporary, temporary.open("wb") as handle:
+        np.save(handle, probs)
+    return probs
 
 def evaluate(run_or_model: str | Path, data: str | None = None, split: str = "test",
              progress: bool = True, trust_remote_code: bool = False) -> dict[str, Any]:

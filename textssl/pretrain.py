@@ -12,6 +12,10 @@ Two objectives over the pool's texts (never its labels), and SetFit's stage over
   (the MLM model has none), so classifiers start from the same head they would have had.
 - labelled_pairs (SetFit, Tunstall et al. 2022): pairs of labelled texts, the cosine of their
   mean-pooled embeddings pulled to 1 within a class and 0 across: L = (cos(z_a, z_b) - y)^2.
+  With `teacher`, a trained classifier's most confident labels on the pool join the draw
+  (`teacher_per_class` of each class): the encoder itself learns what the teacher knows,
+  which a head over a frozen encoder cannot (distillation into the body, as SetFit's
+  distillation trainer and SimCLRv2 do it).
 
 The written folder (model and tokenizer) is a `model.name` for any recipe. Batches are a
 pure function of the step and checkpoints are atomic, so a killed run resumes exactly.
@@ -38,6 +42,7 @@ from textssl.data.view_cache import SOURCE_COLUMN, with_augmented_views
 from textssl.engine.callbacks import LogMetrics, SaveCheckpoint
 from textssl.engine.trainer import Task, Trainer, make_accelerator, open_run_folder
 from textssl.errors import TextsslError
+from textssl.inference import cached_probabilities
 from textssl.models.features import mean_pooled
 from textssl.models.hf import load_pretrained
 
@@ -50,15 +55,35 @@ def info_nce(anchors: torch.Tensor, partners: torch.Tensor, temperature: float) 
     return F.cross_entropy(similarity / temperature, torch.arange(len(anchors), device=anchors.device))
 
 
-def labelled_pairs(train: Dataset, data: DataConfig, iterations: int, seed: int) -> Dataset:
-    """SetFit's pairs: per round, each labelled text with a random text of its class
-    (similarity 1) and one of another class (similarity 0)."""
+def labelled_draw(train: Dataset, data: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows and labels a training run with `train.seed=seed` draws as its labelled examples."""
     if data.labels_per_class is None and data.num_labels is None:
         raise TextsslError("pretrain.objective=labelled_pairs pairs the labelled draw: set data.labels_per_class "
                            "or data.num_labels")
-    labels, names = np.asarray(train["label"]), train.features["label"].names
-    rows = sample_labelled(labels, names, per_class=data.labels_per_class, total=data.num_labels, seed=seed)
-    texts, classes, rng = train.select(rows)["text"], labels[rows], np.random.default_rng(seed)
+    labels = np.asarray(train["label"])
+    rows = sample_labelled(labels, train.features["label"].names, per_class=data.labels_per_class,
+                           total=data.num_labels, seed=seed)
+    return rows, labels[rows]
+
+
+def teacher_labelled(train: Dataset, labelled_rows: np.ndarray, teacher: str, per_class: int) -> tuple[np.ndarray,
+                                                                                                        np.ndarray]:
+    """The pool rows (outside the labelled draw) the teacher is most confident of, `per_class`
+    of each class it predicts, with its labels."""
+    pool_rows = np.setdiff1d(np.arange(len(train)), labelled_rows)
+    probs = cached_probabilities(teacher, train.select(pool_rows).select_columns(["text"]),
+                                 train.features["label"].names, field="pretrain.teacher")
+    confidence, predicted = probs.max(-1), probs.argmax(-1)
+    chosen = [members[np.argsort(-confidence[members], kind="stable")[:per_class]]
+              for members in (np.flatnonzero(predicted == label) for label in range(probs.shape[1]))]
+    chosen = np.sort(np.concatenate(chosen))
+    return pool_rows[chosen], predicted[chosen]
+
+
+def labelled_pairs(texts: list[str], classes: np.ndarray, iterations: int, seed: int) -> Dataset:
+    """SetFit's pairs: per round, each labelled text with a random text of its class
+    (similarity 1) and one of another class (similarity 0)."""
+    rng = np.random.default_rng(seed)
     pairs: dict[str, list] = {"text": [], "partner": [], "similarity": []}
     for _ in range(iterations):
         for text, label in zip(texts, classes):
@@ -71,13 +96,18 @@ def labelled_pairs(train: Dataset, data: DataConfig, iterations: int, seed: int)
 
 def pretraining_rows(config: PretrainRunConfig) -> Dataset:
     """What the steps read: the pool's texts (with their strong views for `pairs=views`), or
-    the labelled draw's pairs."""
+    the pairs of the labelled draw (and of the teacher's labels on the pool)."""
     settings = config.pretrain
     splits = load_splits(config.data)
     if "text" not in splits["train"].column_names:
         raise TextsslError(f"data.dataset={config.data.dataset!r} holds images; pretraining reads texts")
     if settings.objective == "labelled_pairs":
-        return labelled_pairs(splits["train"], config.data, settings.pair_iterations, settings.seed)
+        train = splits["train"]
+        rows, classes = labelled_draw(train, config.data, settings.seed)
+        if settings.teacher:
+            taught_rows, taught = teacher_labelled(train, rows, settings.teacher, settings.teacher_per_class)
+            rows, classes = np.concatenate([rows, taught_rows]), np.concatenate([classes, taught])
+        return labelled_pairs(train.select(rows)["text"], classes, settings.pair_iterations, settings.seed)
     if settings.objective == "contrastive" and settings.pairs == "views":
         if not config.views.augment:
             raise TextsslError("pretrain.pairs=views needs views.augment, e.g. [backtranslation:backend=apertium]")
@@ -146,7 +176,9 @@ def pretrain(config: PretrainRunConfig) -> Path:
     if accelerator.is_main_process:
         encoder = _encoder_of(trainer.backbone, config.model.name, config.model.trust_remote_code)
         about = {"base_model": config.model.name, "objective": settings.objective, "pairs": settings.pairs,
-                 "steps": settings.max_steps, "dataset": config.data.dataset}
+                 "steps": settings.max_steps, "dataset": config.data.dataset,
+                 **({"teacher": settings.teacher, "teacher_per_class": settings.teacher_per_class}
+                    if settings.teacher else {})}
 
         with written_whole(output_dir / "model") as folder:
             encoder.save_pretrained(folder)

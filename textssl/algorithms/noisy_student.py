@@ -15,21 +15,16 @@ taught by the one before. Distillation is the same method with a larger teacher 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
 
 from textssl.algorithms.base import Needs, RunContext, SemiSupervised, SemiSupervisedConfig
 from textssl.algorithms.losses import sharpen, soft_cross_entropy
 from textssl.algorithms.registry import register
-from textssl.atomic import written_whole
-from textssl.cache import cache_dir
 from textssl.config import Config
-from textssl.data.sources import digest_column
 from textssl.errors import TextsslError
+from textssl.inference import cached_probabilities
 from textssl.models import Classifier
 
 
@@ -81,7 +76,10 @@ class NoisyStudent(SemiSupervised):
 
     def setup(self, model: Classifier, context: RunContext) -> None:
         super().setup(model, context)
-        probs = torch.from_numpy(teacher_probabilities(self.config.teacher, context)).float()
+        if context.pool_inputs is None:
+            raise TextsslError("noisy_student: the run holds no raw pool inputs for the teacher to label")
+        probs = torch.from_numpy(cached_probabilities(self.config.teacher, context.pool_inputs(),
+                                                      context.label_names)).float()
         confidence, predicted = probs.max(-1)
         weights = (confidence >= self.config.threshold).float()
         if self.config.balanced:
@@ -100,30 +98,3 @@ class NoisyStudent(SemiSupervised):
         logits = model(student_view)
         unsupervised = (soft_cross_entropy(targets, logits.float()) * weights).mean()
         return self.combine(supervised, unsupervised, progress, targets, weights, logits)
-
-
-def teacher_probabilities(teacher: str, context: RunContext) -> np.ndarray:
-    """The teacher's class probabilities over the pool, computed once per teacher and pool and
-    cached (a larger teacher takes minutes over a pool on a CPU)."""
-    from textssl.inference import load_classifier, model_folder, probabilities
-
-    if context.pool_inputs is None:
-        raise TextsslError("noisy_student: the run holds no raw pool inputs for the teacher to label")
-    pool = context.pool_inputs()
-    folder, column = model_folder(teacher), pool.column_names[0]
-    digest = hashlib.sha256(column.encode())
-    for file in sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors")):
-        digest.update(file.name.encode() + file.read_bytes())
-    digest_column(digest, pool, column)
-    cached = cache_dir() / "teacher_predictions" / f"{digest.hexdigest()[:24]}.npy"
-    if cached.is_file():
-        return np.load(cached)
-    model = load_classifier(teacher)
-    if model.label_names != context.label_names:
-        raise TextsslError(f"algorithm.teacher={teacher}: its classes {model.label_names} are not the data's "
-                           f"{context.label_names}")
-    probs = probabilities(model, pool[column])
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    with written_whole(cached) as temporary, temporary.open("wb") as handle:
-        np.save(handle, probs)
-    return probs
