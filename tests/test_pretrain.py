@@ -120,6 +120,8 @@ def test_a_teacher_adds_its_most_confident_pool_labels_to_the_pairs(pretrain_con
     assert set(pairs["text"]) == set(known) and len(pairs) == 20 * 18 * 2
     for text, partner, similarity in zip(pairs["text"], pairs["partner"], pairs["similarity"]):
         assert (known[text] == known[partner]) == (similarity == 1.0)
+    about = json.loads((pretrain(config) / "textssl_pretrain.json").read_text())
+    assert about["teacher"] == str(teacher) and about["teacher_per_class"] == 5
     with pytest.raises(TextsslError, match="pretrain.teacher labels pool texts"):
         pretrain_config(f"pretrain.teacher={teacher}")
 
