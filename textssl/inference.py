@@ -88,7 +88,6 @@ def probabilities(model: Classifier, inputs: list, batch_size: int = 64, progres
     return np.concatenate(out) if out else np.zeros((0, len(model.label_names)), dtype=np.float32)
 
 
-
 def cached_probabilities(teacher: str | Path, inputs: Dataset, label_names: list[str],
                          field: str = "algorithm.teacher") -> np.ndarray:
     """A teacher's class probabilities over the one column of `inputs`, computed once per
@@ -109,6 +108,7 @@ def cached_probabilities(teacher: str | Path, inputs: Dataset, label_names: list
     with written_whole(cached) as temporary, temporary.open("wb") as handle:
         np.save(handle, probs)
     return probs
+
 
 def evaluate(run_or_model: str | Path, data: str | None = None, split: str = "test",
              progress: bool = True, trust_remote_code: bool = False) -> dict[str, Any]:

@@ -66,8 +66,8 @@ def labelled_draw(train: Dataset, data: DataConfig, seed: int) -> tuple[np.ndarr
     return rows, labels[rows]
 
 
-def teacher_labelled(train: Dataset, labelled_rows: np.ndarray, teacher: str, per_class: int) -> tuple[np.ndarray,
-                                                                                                        np.ndarray]:
+def teacher_labelled(train: Dataset, labelled_rows: np.ndarray, teacher: str,
+                     per_class: int) -> tuple[np.ndarray, np.ndarray]:
     """The pool rows (outside the labelled draw) the teacher is most confident of, `per_class`
     of each class it predicts, with its labels."""
     pool_rows = np.setdiff1d(np.arange(len(train)), labelled_rows)
