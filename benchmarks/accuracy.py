@@ -39,6 +39,9 @@ from pathlib import Path
 import yaml
 
 from textssl.cache import cache_dir
+from textssl.config import DataConfig
+from textssl.data import load_splits
+from textssl.inference import load_classifier, probabilities, run_config
 from textssl.recipe import load_config
 from textssl.run import rounds
 
@@ -103,20 +106,22 @@ def texts_per_second(load: Callable[[], Callable[[list[str]], object]], texts: l
 
 
 def run_predictor(folder: Path) -> Callable[[list[str]], object]:
-    from textssl.inference import load_classifier, probabilities
-
     model = load_classifier(folder)
     return lambda texts: probabilities(model, texts, progress=False)
+
+
+def pretraining_of(folder: str) -> dict | None:
+    """What `textssl pretrain` recorded beside the encoder it wrote; None for any other model."""
+    about = Path(folder) / "textssl_pretrain.json"
+    return json.loads(about.read_text()) if about.is_file() else None
 
 
 def body_of(name: str) -> str:
     """The built-in body under a model name: the name itself, or for a folder textssl wrote the
     body it started from (a pretrained encoder's base, a run's model)."""
-    from textssl.inference import run_config
-
-    about = Path(name) / "textssl_pretrain.json"
-    if about.is_file():
-        return body_of(json.loads(about.read_text())["base_model"])
+    pretraining = pretraining_of(name)
+    if pretraining:
+        return body_of(pretraining["base_model"])
     config = run_config(name) if Path(name).is_dir() else None
     return body_of(config["model"]["name"]) if config else name
 
@@ -124,23 +129,17 @@ def body_of(name: str) -> str:
 def teacher_of(teacher: str) -> str | None:
     """`body/method` of a teacher run (e.g. `mpnet-base/supervised`), None without a teacher;
     `setfit_` marks a method run over a SetFit-stage encoder."""
-    from textssl.inference import run_config
-
     if not teacher:
         return None
     taught = run_config(teacher)
     if taught is None:  # a saved model without its run
         return body_of(teacher)
-    about = Path(taught["model"]["name"]) / "textssl_pretrain.json"
-    setfit = about.is_file() and json.loads(about.read_text())["objective"] == "labelled_pairs"
+    setfit = (pretraining_of(taught["model"]["name"]) or {}).get("objective") == "labelled_pairs"
     return f"{body_of(taught['model']['name'])}/{'setfit_' if setfit else ''}{taught['algorithm']['name']}"
 
 
 def speed_sample(dataset: str, count: int) -> list[str]:
     """The first `count` test texts of a dataset, for `texts_per_second`."""
-    from textssl.config import DataConfig
-    from textssl.data import load_splits
-
     return list(load_splits(DataConfig(dataset=dataset))["test"]["text"][:count])
 
 
