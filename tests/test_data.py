@@ -7,6 +7,7 @@ from datasets import ClassLabel, Dataset, DatasetDict
 
 from textssl.config import DataConfig
 from textssl.data import BatchStream, load_splits, prepare_data, sample_labelled
+from textssl.data.builtin import BUILTIN_DATASETS
 from textssl.errors import TextsslError
 
 from conftest import dead_pid, sentiment_rows
@@ -39,6 +40,40 @@ def test_subjectivity_pairs_plot_sentences_with_as_many_reviews():
     objective = [text for text, label in zip(splits["train"]["text"], splits["train"]["label"]) if label == 0]
     assert sum(text in reviews for text in subjective) > 0.7 * len(subjective)
     assert not any(text in reviews for text in objective)
+
+
+@pytest.mark.parametrize("name", ["rotten_tomatoes_80_20", "rotten_tomatoes_90_10",
+                                  "subjectivity_80_20", "subjectivity_90_10"])
+def test_imbalanced_variants_draw_the_minority_class_down_in_every_split(name):
+    base, share = name.rsplit("_", 2)[0], int(name[-2:]) / 100
+    splits, whole = load_splits(DataConfig(dataset=name)), load_splits(DataConfig(dataset=base))
+    assert splits["train"].features["label"] == whole["train"].features["label"]
+    rebuilt = BUILTIN_DATASETS[name]()
+    for split, part in splits.items():
+        rows = list(zip(part["text"], part["label"]))
+        base_rows = list(zip(whole[split]["text"], whole[split]["label"]))
+        assert abs(sum(label == 0 for _, label in rows) - share * len(rows)) <= 1
+        assert sorted(row for row in rows if row[1] == 1) == sorted(row for row in base_rows if row[1] == 1)
+        assert set(rows) <= set(base_rows)
+        assert rebuilt[split][:] == part[:]
+
+
+def test_wordnet_topics_is_an_imbalanced_six_class_task_over_definitions():
+    splits = load_splits(DataConfig(dataset="wordnet_topics"))
+    assert {name: len(split) for name, split in splits.items()} == {"train": 9500, "dev": 500, "test": 2000}
+    assert splits["train"].features["label"].names == ["animal", "artifact", "food", "location", "person", "plant"]
+    texts = [text for split in splits.values() for text in split["text"]]
+    assert len(set(texts)) == len(texts) and all(texts)
+    assert not any('; "' in text for text in texts)  # the quoted examples, which may name the word, are cut
+    pool, test = (np.bincount(splits[name]["label"], minlength=6) / len(splits[name]) for name in ("train", "test"))
+    assert np.abs(pool - test).max() <= 0.01
+    assert pool.min() < 0.07 and pool.max() > 0.25  # the natural shares: food 6 %, artifact 27 %
+
+
+def test_wordnet_topics_without_wordnet_names_the_debian_package(tmp_path, monkeypatch):
+    monkeypatch.setattr("augment.text.wordnet.WORDNET_SOURCES", (tmp_path,))
+    with pytest.raises(TextsslError, match="needs the Debian package `wordnet-base`"):
+        BUILTIN_DATASETS["wordnet_topics"]()
 
 
 def test_digits_images_are_channel_first_uint8():

