@@ -1,0 +1,220 @@
+"""The unlabelled pool's class prior, and the decision rule that follows it.
+
+A model trained on a labelled draw of 10 per class learns that draw's prior (50/50); a pool
+that is 80/20 needs another decision rule. After training, the run estimates the pool's
+prior and moves the model's logits to it; the shift is saved with the model (`prior.json`)
+and applied wherever the model is loaded (`predict`, `evaluate`, `textssl.load`, a noisy
+student's teacher) and folded into the weights of a pushed model.
+
+    calibration   T, b = argmin NLL(softmax(z / T + b)) on held-out labels    (BCTS, Alexandari et al. 2020)
+    EM            pi <- mean_i normalise(q_i * pi / pi_ref)                 (Saerens et al. 2002)
+    BBSE          pi = pi_ref * C^-1 mu, C_ij = E_ref[q_i | y = j] pi_ref_j  (Lipton et al. 2018, soft)
+    decision      z' = z / T + b + log pi - log pi_ref
+
+q are the calibrated posteriors, under the prior pi_ref of the set they were calibrated on
+(the dev labels; without them the raw posteriors, under the labelled draw's prior).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from textssl.atomic import write_whole
+from textssl.errors import TextsslError
+
+log = logging.getLogger(__name__)
+
+PRIOR_FILE = "prior.json"
+ESTIMATORS = ("em", "bbse")
+DECISIONS = ("bayes", "shares")
+UNSTABLE_SPREAD = 0.05
+"""A bootstrap standard deviation of a class share above this is reported as unstable."""
+FLOOR = 1e-4
+"""No share is estimated below this: log pi stays finite, and a class is never ruled out."""
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(-1, keepdims=True))
+    return shifted / shifted.sum(-1, keepdims=True)
+
+
+def normalise(shares: np.ndarray) -> np.ndarray:
+    shares = np.clip(shares, FLOOR, None)
+    return shares / shares.sum()
+
+
+def calibrate(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Bias-corrected temperature scaling: the T and b that minimise the NLL of
+    softmax(logits / T + b) on held-out labelled examples."""
+    z, y = torch.as_tensor(logits, dtype=torch.float64), torch.as_tensor(labels)
+    log_temperature = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_temperature, bias], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        optimiser.zero_grad()
+        value = nn.functional.cross_entropy(z / log_temperature.exp() + bias, y)
+        value = value + 1e-3 * log_temperature ** 2  # keeps T finite on a set the model separates
+        value.backward()
+        return value
+
+    optimiser.step(loss)
+    bias = bias.detach() - bias.detach().mean()
+    return float(log_temperature.detach().exp()), bias.numpy()
+
+
+def em_prior(posteriors: np.ndarray, reference_prior: np.ndarray, iterations: int = 1000,
+             tolerance: float = 1e-8) -> np.ndarray:
+    """The prior of the examples whose `posteriors` were computed under `reference_prior`,
+    by EM to its fixed point."""
+    prior = reference_prior.copy()
+    for _ in range(iterations):
+        adjusted = posteriors * (prior / reference_prior)
+        updated = normalise((adjusted / adjusted.sum(-1, keepdims=True)).mean(0))
+        if np.abs(updated - prior).max() < tolerance:
+            return updated
+        prior = updated
+    return prior
+
+
+def bbse_prior(reference_posteriors: np.ndarray, reference_labels: np.ndarray, posteriors: np.ndarray) -> np.ndarray:
+    """Black-box shift estimation with soft predictions: the prior pi for which the labelled
+    set's confusion matrix, re-weighted by pi / pi_ref, gives the pool's mean prediction."""
+    classes = reference_posteriors.shape[1]
+    reference_prior = np.bincount(reference_labels, minlength=classes) / len(reference_labels)
+    joint = np.stack([reference_posteriors[reference_labels == label].mean(0) if reference_prior[label] else
+                      np.zeros(classes) for label in range(classes)], axis=1) * reference_prior
+    weights = np.linalg.lstsq(joint, posteriors.mean(0), rcond=None)[0]
+    return normalise(np.clip(weights, 0, None) * reference_prior)
+
+
+def matching_offset(logits: np.ndarray, prior: np.ndarray, start: np.ndarray, iterations: int = 300) -> np.ndarray:
+    """Offsets d, from `start`, such that argmax(logits + d) gives each class its share of `prior`
+    (the closest found: hard shares move in steps)."""
+    offset, best, best_gap = start.copy(), start.copy(), np.inf
+    for _ in range(iterations):
+        shares = np.bincount((logits + offset).argmax(-1), minlength=len(prior)) / len(logits)
+        gap = np.abs(shares - prior).max()
+        if gap < best_gap:
+            best, best_gap = offset.copy(), gap
+        offset += 0.5 * (np.log(prior) - np.log(np.clip(shares, 0.5 / len(logits), None)))
+    return best - best.mean()
+
+
+@dataclass
+class PriorShift:
+    """The decision rule of a model whose pool prior was estimated: what `prior.json` holds.
+    The adjusted logits are logits / temperature + offset."""
+
+    pool_prior: list[float]
+    """The unlabelled pool's class shares, in label order: estimated, or `data.class_prior`."""
+    reference_prior: list[float]
+    """The prior the model's calibrated posteriors are under."""
+    offset: list[float]
+    temperature: float = 1.0
+    estimator: str = "em"
+    """em | bbse | given (`data.class_prior`)."""
+    decision: str = "bayes"
+    """bayes: the posteriors re-weighted to the pool's prior (the most accurate rule when they are
+    calibrated) | shares: the offsets that give each class its share of the pool's predictions
+    (where classes overlap, the Bayes rule gives the larger class more than its share)."""
+    spread: float = 0.0
+    """The largest bootstrap standard deviation of a class share (resampling the pool and the
+    calibration set): how far the estimate can be trusted."""
+    in_weights: bool = False
+    """Already folded into the saved weights (a pushed model): loading applies nothing."""
+
+    def adjust(self, logits: np.ndarray) -> np.ndarray:
+        return logits / self.temperature + np.asarray(self.offset)
+
+    def fold_into(self, model: nn.Module, num_classes: int) -> None:
+        """Make `model`'s logits the adjusted ones by rewriting its output layer."""
+        layer = output_layer(model, num_classes)
+        with torch.no_grad():
+            layer.weight.div_(self.temperature)
+            layer.bias.div_(self.temperature).add_(torch.as_tensor(self.offset, dtype=layer.bias.dtype))
+
+    def save(self, folder: Path) -> None:
+        write_whole(Path(folder) / PRIOR_FILE, json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, folder: Path) -> PriorShift | None:
+        path = Path(folder) / PRIOR_FILE
+        if not path.is_file():
+            return None
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (json.JSONDecodeError, TypeError) as error:
+            raise TextsslError(f"{path}: not a prior file textssl wrote ({error})") from None
+
+
+def output_layer(model: nn.Module, num_classes: int) -> nn.Linear:
+    """The linear layer whose outputs are the logits: the last one with `num_classes` outputs."""
+    layers = [module for module in model.modules() if isinstance(module, nn.Linear)
+              and module.out_features == num_classes and module.bias is not None]
+    if not layers:
+        raise TextsslError(f"the model has no linear output layer with {num_classes} outputs and a bias, so its "
+                           f"decision rule cannot be moved to the pool's prior; set data.prior=labelled")
+    return layers[-1]
+
+
+def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, estimator: str = "em",
+                   decision: str = "bayes", held_out_logits: np.ndarray | None = None,
+                   held_out_labels: np.ndarray | None = None, known_prior: np.ndarray | None = None,
+                   bootstrap: int = 20, seed: int = 0) -> PriorShift:
+    """The pool's prior from the model's logits on the pool, and the shift to it.
+
+    With held-out labels the logits are calibrated on them first, and the posteriors are then
+    under the held-out set's prior; without, the raw posteriors are read as under
+    `reference_prior` (the labelled draw's). BBSE needs the held-out labels. A `known_prior`
+    (`data.class_prior`) is taken as it is; the logits are still calibrated.
+    """
+    if estimator not in ESTIMATORS:
+        raise TextsslError(f"data.prior_estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+    if decision not in DECISIONS:
+        raise TextsslError(f"data.prior_decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+    labelled = held_out_labels is not None and len(held_out_labels) > 0
+    if estimator == "bbse" and not labelled and known_prior is None:
+        raise TextsslError("data.prior_estimator=bbse needs held-out labels (a dev split); use em")
+    classes = pool_logits.shape[1]
+
+    def fit(pool: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """The prior, the reference prior, the temperature and the calibration's bias."""
+        if not labelled:
+            prior = normalise(known_prior) if known_prior is not None else em_prior(softmax(pool), reference_prior)
+            return prior, reference_prior, 1.0, np.zeros(classes)
+        logits, labels = held_out_logits[rows], held_out_labels[rows]
+        temperature, bias = calibrate(logits, labels)
+        reference = normalise(np.bincount(labels, minlength=classes) / len(labels))
+        posteriors = softmax(pool / temperature + bias)
+        if known_prior is not None:
+            prior = normalise(known_prior)
+        elif estimator == "em":
+            prior = em_prior(posteriors, reference)
+        else:
+            prior = bbse_prior(softmax(logits / temperature + bias), labels, posteriors)
+        return prior, reference, temperature, bias
+
+    everyone = np.arange(len(held_out_labels)) if labelled else None
+    prior, reference, temperature, bias = fit(pool_logits, everyone)
+    rng, bootstrap = np.random.default_rng(seed), bootstrap if known_prior is None else 0
+    resampled = [fit(pool_logits[rng.integers(0, len(pool_logits), len(pool_logits))],
+                     rng.integers(0, len(everyone), len(everyone)) if labelled else None)[0]
+                 for _ in range(bootstrap)]
+    spread = float(np.std(resampled, axis=0).max()) if bootstrap else 0.0
+    if spread > UNSTABLE_SPREAD:
+        log.warning("the pool's prior estimate %s is unstable (a class share varies by %.3f under resampling); "
+                    "set data.class_prior if you know the shares", np.round(prior, 3).tolist(), spread)
+    offset = bias + np.log(prior) - np.log(reference)
+    if decision == "shares":
+        offset = bias + matching_offset(pool_logits / temperature + bias, prior, offset - bias)
+    return PriorShift(pool_prior=prior.tolist(), reference_prior=reference.tolist(), offset=offset.tolist(),
+                      temperature=temperature, estimator="given" if known_prior is not None else estimator,
+                      decision=decision, spread=spread)
