@@ -49,7 +49,7 @@ def test_best_on_dev_checkpoint_is_the_one_tested(tiny_config):
 def test_final_step_and_best_on_dev_models_are_both_tested(tiny_config):
     from textssl.inference import evaluate as evaluate_saved, probabilities
 
-    config = tiny_config("train.max_steps=24", "train.eval_every=4", "train.learning_rate=3e-3")
+    config = tiny_config("train.max_steps=24", "train.eval_every=4", "train.learning_rate=3e-3", "data.prior=labelled")
     built = build_run(config)
     state = built.trainer.train(resume=open_run_folder(config, built.trainer.accelerator))
     test = load_splits(config.data)["test"]
@@ -258,3 +258,20 @@ def test_layer_decay_scales_each_layer_below_the_one_above(tiny_config):
         [0.125, 0.25, 0.5, 1.0, 1.0]
     with pytest.raises(TextsslError, match="layer_decay"):
         build_optimizer(torch.nn.Linear(2, 2), TrainConfig(layer_decay=0.5))
+
+
+def test_an_estimated_pool_prior_is_folded_into_the_saved_model(tiny_config):
+    from textssl.inference import evaluate as evaluate_saved
+    from textssl.prior import PriorShift
+
+    config = tiny_config("train.max_steps=24", "train.eval_every=4", "train.learning_rate=3e-3", "data.prior=estimated")
+    metrics = train(config)
+    saved = PriorShift.read(config.output_dir / "model")
+    assert metrics["prior"] == json.loads((config.output_dir / "model" / "prior.json").read_text())
+    assert sum(saved.pool_prior) == pytest.approx(1.0) and saved.temperature > 0
+    assert metrics["test"]["accuracy"] == pytest.approx(evaluate_saved(config.output_dir, progress=False)["accuracy"])
+
+    again = build_run(config)  # a finished run finished again: the shift is estimated anew, not folded twice
+    prior = again.finish(again.trainer.train(resume=open_run_folder(config, again.trainer.accelerator)))["prior"]
+    for key in ("pool_prior", "offset", "temperature"):
+        assert prior[key] == pytest.approx(metrics["prior"][key], abs=1e-5)

@@ -34,7 +34,22 @@ class DataConfig:
     """Alternatively, the total number of labelled examples (stratified)."""
     class_prior: list[float] = field(default_factory=list)
     """The unlabelled pool's class shares when known (e.g. [0.42, 0.58]), in label order, for
-    `algorithm.alignment_prior=pool`; empty: unknown (estimated when that option asks)."""
+    `algorithm.alignment_prior=pool` and `prior`; empty: unknown (estimated where asked)."""
+    prior: str = "auto"
+    """The prior the trained model decides with (`textssl.prior`): labelled (the labelled draw's,
+    as trained) | estimated (the unlabelled pool's, estimated after training from the model's
+    predictions, calibrated on the dev labels; or `class_prior`), saved with the model and
+    applied wherever it is loaded | auto: estimated when labels are drawn per class (a balanced
+    draw from a pool that need not be), else labelled (a random draw has the pool's shares)."""
+    prior_estimator: str = "em"
+    """em (Saerens et al. 2002) | bbse (black-box shift estimation, Lipton et al. 2018)."""
+    prior_decision: str = "bayes"
+    """bayes (posteriors re-weighted to the pool's prior: the most accurate rule) | shares (each
+    class gets its estimated share of the pool's predictions: where classes overlap, the Bayes
+    rule gives the larger class more than its share)."""
+    dev_per_class: int | None = None
+    """Choose the best step, and calibrate the prior's estimate, on this many examples per class
+    of the dev split (drawn with train.seed), as a user with few labels would; None: all of it."""
     max_length: int = 64
     dev_fraction: float = 0.1
     """Share of a source without a dev split that is held out as dev (stratified, seed 0)."""
@@ -44,12 +59,22 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.labels_per_class is not None and self.num_labels is not None:
             raise TextsslError("data: set either `labels_per_class` or `num_labels`, not both")
-        for name in ("labels_per_class", "num_labels", "max_length"):
+        for name in ("labels_per_class", "num_labels", "max_length", "dev_per_class"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise TextsslError(f"data.{name} must be at least 1, got {value}")
         if self.class_prior and (min(self.class_prior) < 0 or sum(self.class_prior) <= 0):
             raise TextsslError(f"data.class_prior holds shares of the classes (>= 0, not all 0), got {self.class_prior}")
+        for name, allowed in (("prior", ("auto", "labelled", "estimated")), ("prior_estimator", ("em", "bbse")),
+                              ("prior_decision", ("bayes", "shares"))):
+            if getattr(self, name) not in allowed:
+                raise TextsslError(f"data.{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+
+    def decides_with_pool_prior(self, every_label: bool = False) -> bool:
+        """Whether the trained model's decision rule moves to the unlabelled pool's prior."""
+        if self.prior == "auto":
+            return (self.labels_per_class is not None or bool(self.class_prior)) and not every_label
+        return self.prior == "estimated"
 
 
 @dataclass

@@ -2,9 +2,10 @@
 
 A model trained on a labelled draw of 10 per class learns that draw's prior (50/50); a pool
 that is 80/20 needs another decision rule. After training, the run estimates the pool's
-prior and moves the model's logits to it; the shift is saved with the model (`prior.json`)
-and applied wherever the model is loaded (`predict`, `evaluate`, `textssl.load`, a noisy
-student's teacher) and folded into the weights of a pushed model.
+prior and moves the model's logits to it by rewriting its output layer, so the saved model
+decides with the pool's prior wherever it is loaded (`predict`, `evaluate`, `textssl.load`, a
+transformers pipeline, a noisy student's teacher, the Hub); `prior.json` beside the weights
+says what was folded in.
 
     calibration   T, b = argmin NLL(softmax(z / T + b)) on held-out labels    (BCTS, Alexandari et al. 2020)
     EM            pi <- mean_i normalise(q_i * pi / pi_ref)                 (Saerens et al. 2002)
@@ -128,8 +129,6 @@ class PriorShift:
     spread: float = 0.0
     """The largest bootstrap standard deviation of a class share (resampling the pool and the
     calibration set): how far the estimate can be trusted."""
-    in_weights: bool = False
-    """Already folded into the saved weights (a pushed model): loading applies nothing."""
 
     def adjust(self, logits: np.ndarray) -> np.ndarray:
         return logits / self.temperature + np.asarray(self.offset)
@@ -140,6 +139,13 @@ class PriorShift:
         with torch.no_grad():
             layer.weight.div_(self.temperature)
             layer.bias.div_(self.temperature).add_(torch.as_tensor(self.offset, dtype=layer.bias.dtype))
+
+    def unfold_from(self, model: nn.Module, num_classes: int) -> None:
+        """Undo `fold_into`: the model's logits as trained."""
+        layer = output_layer(model, num_classes)
+        with torch.no_grad():
+            layer.weight.mul_(self.temperature)
+            layer.bias.sub_(torch.as_tensor(self.offset, dtype=layer.bias.dtype)).mul_(self.temperature)
 
     def save(self, folder: Path) -> None:
         write_whole(Path(folder) / PRIOR_FILE, json.dumps(asdict(self), indent=2) + "\n")

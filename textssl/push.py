@@ -53,6 +53,11 @@ def model_card(repo_id: str, config: dict, metrics: dict, kind: type[Classifier]
                      for split in ("dev", "test") if split in metrics)
     steps = (f"{train['max_steps']} of {train['batch_size']} labelled examples (and {train['uratio']} unlabelled "
              f"per labelled one); the best step on dev: {metrics.get('best_step', '-')}")
+    prior = metrics.get("prior")
+    decision = (f"- Decision rule: moved from the labelled draw's class shares to the unlabelled pool's, "
+                f"{', '.join(f'{name} {share:.3f}' for name, share in zip(labels, prior['pool_prior']))} "
+                f"({'given' if prior['estimator'] == 'given' else 'estimated by ' + prior['estimator'].upper()}; "
+                f"folded into the output layer, so every loader applies it; `prior.json`)\n" if prior else "")
     taught_by = config["algorithm"].get("teacher")
     teacher = f"; taught by the model of `{taught_by}` over the unlabelled examples" if taught_by else ""
     body = f"""
@@ -65,7 +70,7 @@ with textssl's semi-supervised `{algorithm}` method on `{data['dataset']}` from 
 
 - Method: `{algorithm}`; model: `{config['model']['name']}`{kind.card_note}{teacher}
 - Steps: {steps}
-- The run's resolved recipe, every setting included, is `textssl_recipe.yaml` in this repository.
+{decision}- The run's resolved recipe, every setting included, is `textssl_recipe.yaml` in this repository.
 
 ## Results
 

@@ -1,34 +1,41 @@
 """Assembling a run from its config (`build_run`) and running it (`run`, `train`).
 
 `build_run` reads the data, makes the views, builds the backbone, the algorithm and the
-`Trainer`; `Run.execute` starts or resumes the run folder, trains, and evaluates the
-best-on-dev model on test. `train` is the Python API on top.
+`Trainer`; `Run.execute` starts or resumes the run folder, trains, moves the decision rule to
+the pool's prior (`textssl.prior`, `data.prior`) and evaluates the final and the best-on-dev
+model on test. `train` is the Python API on top.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from accelerate.utils import set_seed
 from datasets import Dataset
 from torch.utils.data import DataLoader
 
 from textssl.algorithms import algorithm_class
-from textssl.atomic import completed, write_whole
+from textssl.atomic import completed, write_whole, written_whole
 from textssl.config import Config
 from textssl.data import load_splits, prepare_data, view_maker
 from textssl.data.view_cache import with_augmented_views
 from textssl.engine.callbacks import EvaluateAndKeepBest, LogMetrics, SaveCheckpoint, TrainerState
-from textssl.engine.evaluation import evaluate
+from textssl.engine.evaluation import evaluate, outputs
 from textssl.engine.semi_supervised import SemiSupervisedTask
 from textssl.engine.trainer import Trainer, make_accelerator, open_run_folder
 from textssl.errors import TextsslError
 from textssl.models import Classifier, build_backbone
+from textssl.prior import PriorShift, estimate_shift
 from textssl.recipe import load_config
+
+POOL_SAMPLE = 10_000
+"""Unlabelled examples the pool's prior is estimated on: a share is then known to about half a point."""
 
 
 @dataclass
@@ -46,6 +53,7 @@ class Run:
     config: Config
     task: SemiSupervisedTask
     trainer: Trainer
+    dev_loader: DataLoader
     test_loader: DataLoader
 
     def execute(self) -> dict[str, Any]:
@@ -54,20 +62,34 @@ class Run:
         return self.finish(state)
 
     def finish(self, state: TrainerState) -> dict[str, Any]:
-        """Evaluate on test the final step's model, then the best-on-dev one, and write `metrics.json`.
+        """Evaluate on test the final step's model, then the best-on-dev one, each with its
+        decision rule moved to the pool's prior when `data.prior` asks, and write `metrics.json`
+        (the best model's output layer takes the shift, and `prior.json` records it).
 
         Both are reported because the choice of the step is itself a use of labels: the best
         step is chosen on the dev split, which few-label users do not have."""
         trainer, data, output_dir = self.trainer, self.task.data, self.config.output_dir
         final_model = self.task.algorithm.evaluation_model(trainer.model)
+        self.decide_with_pool_prior(final_model)
         test_final = evaluate(final_model, self.test_loader, trainer.accelerator, self.task.num_classes)
-        trainer.backbone.load_weights(completed(output_dir / "model"))
+        best = completed(output_dir / "model")
+        trainer.backbone.load_weights(best)
+        folded = PriorShift.read(best)  # by an earlier finish of this run
+        if folded:
+            folded.unfold_from(trainer.model, self.task.num_classes)
+        shift = self.decide_with_pool_prior(trainer.model)
+        if trainer.accelerator.is_main_process and (shift or folded):
+            with written_whole(output_dir / "model") as folder:
+                trainer.backbone.save_pretrained(folder)
+                if shift:
+                    shift.save(folder)
         test = evaluate(trainer.model, self.test_loader, trainer.accelerator, self.task.num_classes)
         metrics = {
             "best_step": state.best_step,
             "dev": state.best_dev,
             "test": test,
             "test_final": test_final,
+            "prior": asdict(shift) if shift else None,
             "max_steps": self.config.train.max_steps,
             "num_labelled": len(data.labelled),
             "num_unlabelled": len(data.unlabelled),
@@ -80,6 +102,32 @@ class Run:
             write_whole(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         trainer.accelerator.wait_for_everyone()
         return metrics
+
+    @cached_property
+    def pool_sample(self) -> DataLoader:
+        """Up to `POOL_SAMPLE` unlabelled examples, drawn with train.seed, preprocessed for the model."""
+        backbone, data = self.trainer.backbone, self.task.data
+        rows = np.random.default_rng(self.config.train.seed).permutation(len(data.unlabelled))[:POOL_SAMPLE]
+        raw = data.unlabelled_inputs().select(np.sort(rows))
+        pool = raw.map(backbone.preprocess, batched=True, remove_columns=raw.column_names,
+                       desc="preprocessing the pool's sample")
+        return self.trainer.accelerator.prepare(evaluation_loader(pool, backbone, self.config.train.eval_batch_size))
+
+    def decide_with_pool_prior(self, model: Classifier) -> PriorShift | None:
+        """Estimate the pool's prior from `model`'s logits on (a sample of) the pool, calibrated on
+        the dev labels, and fold the shift to it into `model`'s output layer; None when
+        `data.prior` keeps the labelled prior."""
+        config, data, accelerator = self.config, self.task.data, self.trainer.accelerator
+        if not config.data.decides_with_pool_prior(self.task.algorithm.needs.every_label):
+            return None
+        pool_logits, _ = outputs(model, self.pool_sample, accelerator)
+        dev_logits, dev_labels = outputs(model, self.dev_loader, accelerator)
+        labelled_prior = np.bincount(data.labelled["label"], minlength=self.task.num_classes) / len(data.labelled)
+        shift = estimate_shift(pool_logits, labelled_prior, estimator=config.data.prior_estimator,
+                               decision=config.data.prior_decision, held_out_logits=dev_logits,
+                               held_out_labels=dev_labels, known_prior=data.pool_prior, seed=config.train.seed)
+        shift.fold_into(model, self.task.num_classes)
+        return shift
 
 
 def build_run(config: Config) -> Run:
@@ -116,7 +164,7 @@ def build_run(config: Config) -> Run:
                                      algorithm.evaluation_model),
                  SaveCheckpoint(train.save_every)]
     trainer = Trainer(model, task, train, config.output_dir, accelerator, callbacks)
-    return Run(config, task, trainer, test_loader)
+    return Run(config, task, trainer, dev_loader, test_loader)
 
 
 def evaluation_loader(dataset: Dataset, model: Classifier, batch_size: int) -> DataLoader:

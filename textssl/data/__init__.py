@@ -89,10 +89,14 @@ def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], config
     else:  # at a million texts, tokenising the pool costs minutes and 80 MB that would never be read
         labelled = encode(pool.select(labelled_rows), "labelled")
         unlabelled = pool.select(unlabelled_rows).select_columns([])
+    dev = splits["dev"]
+    if config.dev_per_class is not None:
+        dev = dev.select(sample_labelled(np.asarray(dev["label"]), names, per_class=config.dev_per_class, seed=seed,
+                                         field="data.dev_per_class", where="dev split"))
     return SSLData(
         labelled=labelled,
         unlabelled=unlabelled,
-        dev=encode(splits["dev"], "dev"),
+        dev=encode(dev, "dev"),
         test=encode(splits["test"], "test"),
         label_names=names,
         unlabelled_truth=labels[unlabelled_rows],

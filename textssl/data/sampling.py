@@ -9,7 +9,8 @@ from textssl.errors import TextsslError
 
 
 def sample_labelled(labels: np.ndarray, names: list[str], *, per_class: int | None = None,
-                    total: int | None = None, seed: int = 0) -> np.ndarray:
+                    total: int | None = None, seed: int = 0, field: str = "data.labels_per_class",
+                    where: str = "training pool") -> np.ndarray:
     """Sorted indices of the examples that keep their labels.
 
     `per_class` takes exactly that many of every class; `total` takes that many in all, in
@@ -23,8 +24,8 @@ def sample_labelled(labels: np.ndarray, names: list[str], *, per_class: int | No
         for label, name in enumerate(names):
             members = np.flatnonzero(labels == label)
             if len(members) < per_class:
-                raise TextsslError(f"data.labels_per_class={per_class}, but class {name!r} has only "
-                                   f"{len(members)} examples in the training pool")
+                raise TextsslError(f"{field}={per_class}, but class {name!r} has only "
+                                   f"{len(members)} examples in the {where}")
             chosen.append(rng.choice(members, size=per_class, replace=False))
         return np.sort(np.concatenate(chosen))
     counts = np.bincount(labels, minlength=len(names))

@@ -8,29 +8,38 @@ from torch.utils.data import DataLoader
 
 
 def classification_metrics(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> dict[str, float]:
-    """Accuracy, macro-F1, and the largest share of one predicted class (1.0 = collapsed)."""
+    """Accuracy, macro-F1, each class's share of the predictions, and the largest of those
+    shares (1.0 = collapsed)."""
     counts = np.bincount(predictions, minlength=num_classes)
+    shares = counts / max(1, counts.sum())
     return {
         "accuracy": float(accuracy_score(labels, predictions)),
         "macro_f1": float(f1_score(labels, predictions, average="macro", labels=list(range(num_classes)),
                                    zero_division=0)),
-        "majority_share": float(counts.max() / max(1, counts.sum())),
+        "majority_share": float(shares.max()),
+        "predicted_share": [round(float(share), 6) for share in shares],
     }
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted classes and true labels of every example, gathered from all processes."""
+def outputs(model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator) -> tuple[np.ndarray, np.ndarray | None]:
+    """The logits of every example, and its label when the loader has them, gathered from all processes."""
     was_training = model.training
     model.eval()
-    predictions, labels = [], []
+    logits, labels = [], []
     for batch in loader:
-        logits = model(batch)
-        preds, golds = accelerator.gather_for_metrics((logits.argmax(-1), batch["labels"]))
-        predictions.append(preds.cpu())
-        labels.append(golds.cpu())
+        gathered = accelerator.gather_for_metrics((model(batch).float(), batch["labels"]) if "labels" in batch
+                                                  else (model(batch).float(),))
+        logits.append(gathered[0].cpu())
+        labels.extend(gathered[1:])
     model.train(was_training)
-    return torch.cat(predictions).numpy(), torch.cat(labels).numpy()
+    return torch.cat(logits).numpy(), torch.cat(labels).cpu().numpy() if labels else None
+
+
+def predict(model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted classes and true labels of every example, gathered from all processes."""
+    logits, labels = outputs(model, loader, accelerator)
+    return logits.argmax(-1), labels
 
 
 def evaluate(model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator, num_classes: int) -> dict[str, float]:

@@ -35,5 +35,5 @@ class MetricsLog:
         if self.enabled:
             with self.path.open("a") as handle:
                 handle.write(json.dumps({"step": step, **values}) + "\n")
-            if self.also:
-                self.also(values, step=step)
+            if self.also:  # trackers take numbers: a list such as dev/predicted_share stays in the file
+                self.also({key: value for key, value in values.items() if isinstance(value, (int, float))}, step=step)
