@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from textssl.cache import cache_dir
@@ -168,16 +169,33 @@ def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, 
     speed = ({"texts_per_second": texts_per_second(lambda: run_predictor(output_dir / "model"),
                                                     speed_sample(config["data"]["dataset"], speed_texts))}
              if speed_texts else {})
+    data = config["data"]
     return {"key": key, "recipe": Path(recipe).stem, "seed": seed, "overrides": list(overrides),
-            "dataset": config["data"]["dataset"], "labels_per_class": config["data"]["labels_per_class"],
+            "dataset": data["dataset"], "labels_per_class": data["labels_per_class"],
             "method": config["algorithm"]["name"], "model": body_of(config["model"]["name"]),
-            **({"teacher": teacher} if teacher else {}),
+            **({"teacher": teacher} if teacher else {}), **protocol(data, metrics),
             "test_accuracy": metrics["test"]["accuracy"], "test_macro_f1": metrics["test"]["macro_f1"],
             "test_accuracy_final": metrics["test_final"]["accuracy"],
             "test_macro_f1_final": metrics["test_final"]["macro_f1"], **speed, "steps": metrics["max_steps"],
             "seconds": seconds, "train_steps_per_second": metrics["train_steps_per_second"],
             "test": metrics["test"], "dev": metrics["dev"], "best_step": metrics["best_step"],
             "command": " ".join(command[1:])}
+
+
+def protocol(data: dict, metrics: dict) -> dict:
+    """How a run drew its labels and decided, beside the pool's true class shares (label order):
+    `draw` per_class | random, `prior` labelled | estimated (the decision rule's), `selection`
+    dev_all | dev_N (how the step of `test_accuracy` was chosen; the `_final` figures are the
+    final step's), and each class's share of the test predictions."""
+    train = load_splits(DataConfig(**data))["train"]
+    counts = np.bincount(np.asarray(train["label"]), minlength=train.features["label"].num_classes)
+    return {"pool_prior": [round(float(share), 4) for share in counts / counts.sum()],
+            "draw": "per_class" if data["labels_per_class"] is not None else "random",
+            "num_labels": metrics["num_labelled"],
+            "prior": "estimated" if metrics.get("prior") else "labelled",
+            "selection": f"dev_{data['dev_per_class']}" if data.get("dev_per_class") else "dev_all",
+            "predicted_share": metrics["test"]["predicted_share"],
+            "predicted_share_final": metrics["test_final"]["predicted_share"]}
 
 
 DATA_OVERRIDES = ("data.dataset=", "data.labels_per_class=")
@@ -320,11 +338,15 @@ def main() -> None:
     parser.add_argument("--extra", nargs="*", default=[],
                         help="overrides applied to every run, not part of its key ({seed}: the run's seed)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    parser.add_argument("--dev-per-class", type=int, default=None,
+                        help="choose the best step on N dev examples per class (data.dev_per_class; part of the key)")
     parser.add_argument("--speed-texts", type=int, default=0,
                         help="time the trained model on this many test texts, empty feature cache (texts_per_second)")
     args = parser.parse_args()
 
     axes = [grid_axis(item) for item in args.grid]
+    if args.dev_per_class is not None:
+        axes.append([f"data.dev_per_class={args.dev_per_class}"])
     args.results.parent.mkdir(parents=True, exist_ok=True)
     done = load_results(args.results)
     threads = max(1, (os.cpu_count() or 1) // args.jobs)

@@ -46,8 +46,9 @@ def test_a_run_folder_left_by_other_code_is_started_over(tmp_path, monkeypatch):
         commands.append(command)
         folder = Path(next(arg.split("=", 1)[1] for arg in command if arg.startswith("train.output_dir=")))
         (folder / "metrics.json").write_text(json.dumps({
-            "test": {"accuracy": 0.9, "macro_f1": 0.9}, "test_final": {"accuracy": 0.8, "macro_f1": 0.8},
-            "dev": {}, "best_step": 1, "max_steps": 1,
+            "test": {"accuracy": 0.9, "macro_f1": 0.9, "predicted_share": [0.1] * 10},
+            "test_final": {"accuracy": 0.8, "macro_f1": 0.8, "predicted_share": [0.2] * 5 + [0.0] * 5},
+            "dev": {}, "best_step": 1, "max_steps": 1, "num_labelled": 100, "prior": None,
             "train_steps_per_second": 1.0}))
         (folder / "config.yaml").write_text("data: {dataset: digits, labels_per_class: 10}\nalgorithm: {name: supervised}\n"
                                               "model: {name: lenet}\n")
@@ -59,6 +60,9 @@ def test_a_run_folder_left_by_other_code_is_started_over(tmp_path, monkeypatch):
     assert ["train.resume=false" in command for command in commands] == [True, False, True]
     row = accuracy.run_one("recipes/image/supervised.yaml", 0, (), tmp_path, [], threads=1)
     assert (row["model"], row["test_accuracy"], row["test_accuracy_final"]) == ("lenet", 0.9, 0.8)
+    assert (row["draw"], row["prior"], row["selection"], row["num_labels"]) == ("per_class", "labelled", "dev_all", 100)
+    assert len(row["pool_prior"]) == 10 and sum(row["pool_prior"]) == pytest.approx(1.0, abs=1e-3)
+    assert row["predicted_share_final"] == [0.2] * 5 + [0.0] * 5
 
 
 def test_the_final_step_and_the_speed_are_shown_beside_the_best_step():
