@@ -65,29 +65,46 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(folder)
 
 
-def sentiment_rows(count: int, seed: int) -> pd.DataFrame:
-    """Short texts whose label is told by one sentiment word among filler words.
+TOPICS = {"food": "bread cheese soup apple rice".split(), "music": "guitar song piano drum choir".split(),
+          "sport": "football tennis goal match runner".split(), "weather": "rain snow storm wind sunshine".split()}
 
-    `augmented` is a strong view of `review`: another sentiment word of the same class
-    among freshly drawn filler words.
+
+def cue_rows(cues: dict[str, list[str]], count: int, seed: int, label_column: str = "sentiment") -> pd.DataFrame:
+    """Short texts whose label is told by one cue word of its class among filler words; the
+    classes take turns.
+
+    `augmented` is a strong view of `review`: another cue word of the same class among freshly
+    drawn filler words.
     """
     rng = random.Random(seed)
+    names = list(cues)
     rows = []
     for i in range(count):
-        label = ["neg", "pos"][i % 2]
-        cue = POSITIVE if label == "pos" else NEGATIVE
-        words = rng.sample(FILLER, 5) + [rng.choice(cue)]
-        augmented = rng.sample(FILLER, 4) + [rng.choice(cue)]
+        label = names[i % len(names)]
+        words = rng.sample(FILLER, 5) + [rng.choice(cues[label])]
+        augmented = rng.sample(FILLER, 4) + [rng.choice(cues[label])]
         rng.shuffle(words)
         rng.shuffle(augmented)
-        rows.append({"review": " ".join(words), "sentiment": label, "augmented": " ".join(augmented)})
+        rows.append({"review": " ".join(words), label_column: label, "augmented": " ".join(augmented)})
     return pd.DataFrame(rows)
+
+
+def sentiment_rows(count: int, seed: int) -> pd.DataFrame:
+    return cue_rows({"neg": NEGATIVE, "pos": POSITIVE}, count, seed)
 
 
 @pytest.fixture
 def sentiment_csv(tmp_path: Path) -> Path:
     path = tmp_path / "reviews.csv"
     sentiment_rows(240, seed=0).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def topics_csv(tmp_path: Path) -> Path:
+    """Four classes of short texts (food, music, sport, weather), 80 of each."""
+    path = tmp_path / "topics.csv"
+    cue_rows(TOPICS, 320, seed=0, label_column="topic").to_csv(path, index=False)
     return path
 
 

@@ -15,6 +15,7 @@ from textssl.data import BatchStream, TextViews, prepare_data
 from textssl.run import Run, build_run
 from textssl.run import run as train
 from textssl.errors import TextsslError
+from textssl.inference import load_classifier
 from textssl.recipe import load_config
 from textssl.report import report, write_report
 
@@ -229,15 +230,20 @@ def test_targets_come_from_the_teacher_when_there_is_one(tiny_config):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SEMI_SUPERVISED)
-def test_every_method_trains_a_text_model_through_the_engine(tiny_config, name):
-    """Hidden-state mixing, per-token perturbations and padded concatenation on a real BERT."""
-    config = tiny_config(f"algorithm.name={name}", "views.column=augmented", "model.mix_layer=1",
+def test_every_method_trains_a_four_class_text_model_through_the_engine(tiny_config, topics_csv, name):
+    """Hidden-state mixing, per-token perturbations and padded concatenation on a real BERT, with
+    four classes, and the decision moved to the pool's prior."""
+    config = tiny_config(f"data.dataset={topics_csv}", "data.label_column=topic", "data.prior=estimated",
+                         f"algorithm.name={name}", "views.column=augmented", "model.mix_layer=1",
                          "train.max_steps=4", "train.eval_every=4", "train.save_every=4", "train.log_every=1")
     metrics = train(config)
     rows = [json.loads(line) for line in (config.output_dir / "metrics.jsonl").read_text().splitlines()]
     losses = [row["train/loss/unsupervised"] for row in rows if "train/loss/unsupervised" in row]
     assert len(losses) == 4 and all(np.isfinite(losses))
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert len(metrics["test"]["predicted_share"]) == 4 and sum(metrics["test"]["predicted_share"]) == pytest.approx(1)
+    assert len(metrics["prior"]["pool_prior"]) == 4
+    assert load_classifier(config.output_dir).label_names == ["food", "music", "sport", "weather"]
 
 
 @pytest.mark.slow
