@@ -53,12 +53,9 @@ def one_class(folder: Path) -> tuple[Path, list[str]]:
     return folder / "data.csv", []
 
 
-def draw_of_one_class(folder: Path) -> tuple[Path, list[str]]:
-    """8 of 128 reviews are `pos`: a stratified draw of 2 takes 2 `neg`."""
-    rows = sentiment_rows(240, seed=0)
-    rows = rows[(rows["sentiment"] == "neg") | (rows.index < 16)]
-    rows.to_csv(folder / "data.csv", index=False)
-    return folder / "data.csv", ["data.labels_per_class=null", "data.num_labels=2"]
+def fewer_labels_than_classes(folder: Path) -> tuple[Path, list[str]]:
+    sentiment_rows(240, seed=0).to_csv(folder / "data.csv", index=False)
+    return folder / "data.csv", ["data.labels_per_class=null", "data.num_labels=1"]
 
 
 def more_labels_per_class_than_a_class_has(folder: Path) -> tuple[Path, list[str]]:
@@ -86,8 +83,8 @@ DATA_ERRORS = {  # the line each bad file gets
                     "data.label_column",
     row_without_label: "data.csv: row 6 has no label (rows are counted from 1, without the header)",
     one_class: "data.csv: a classifier needs at least two labels, found ['pos']",
-    draw_of_one_class: "data.num_labels=2 draws no example of class 'pos' (5 of 91 in the training pool); "
-                       "raise data.num_labels or use data.labels_per_class",
+    fewer_labels_than_classes: "data.num_labels=1, but it must lie between the number of classes (2) and the size "
+                               "of the training pool (172)",
     more_labels_per_class_than_a_class_has: "data.labels_per_class=100, but class 'neg' has only 86 examples "
                                             "in the training pool",
     latin1_csv: "data.csv: not UTF-8 text (byte 0xe9 at line 5); save it as UTF-8",
@@ -107,10 +104,9 @@ def test_bad_data_is_one_line_naming_it_and_writes_nothing(capsys, tmp_path, tin
     assert snapshot(tmp_path) == before
 
 
-def test_a_class_too_rare_for_a_stratified_num_labels_draw():
-    with pytest.raises(TextsslError, match=r"^data\.num_labels=3: class 'b' has 1 example\(s\) in the training pool, "
-                                           r"and a stratified draw needs 2; use data\.labels_per_class$"):
-        sample_labelled(np.array([0] * 20 + [1]), ["a", "b"], total=3)
+def test_a_class_with_no_example_cannot_be_drawn_at_random():
+    with pytest.raises(TextsslError, match=r"^data\.num_labels=3: class 'b' has no example in the training pool$"):
+        sample_labelled(np.array([0] * 20), ["a", "b"], total=3)
 
 
 @pytest.mark.slow

@@ -91,10 +91,23 @@ def test_labels_per_class_is_stratified_and_seeded():
     assert not np.array_equal(chosen, sample_labelled(labels, ["a", "b", "c"], per_class=5, seed=4))
 
 
-def test_num_labels_follows_class_frequencies():
-    labels = np.array([0] * 60 + [1] * 40)
-    chosen = sample_labelled(labels, ["a", "b"], total=10, seed=0)
-    assert np.bincount(labels[chosen]).tolist() == [6, 4]
+def test_num_labels_is_a_seeded_random_draw_whose_class_counts_vary():
+    labels = np.array([0] * 600 + [1] * 400)
+    draws = [np.bincount(labels[sample_labelled(labels, ["a", "b"], total=20, seed=seed)]) for seed in range(200)]
+    assert all(draw.sum() == 20 for draw in draws)
+    assert len({tuple(draw) for draw in draws}) > 4  # not one stratified split
+    assert np.mean([draw[0] for draw in draws]) == pytest.approx(12, abs=0.5)
+    assert np.array_equal(sample_labelled(labels, ["a", "b"], total=20, seed=3),
+                          sample_labelled(labels, ["a", "b"], total=20, seed=3))
+
+
+def test_a_class_the_random_draw_misses_takes_one_label_of_the_largest(caplog):
+    labels = np.array([0] * 990 + [1] * 10)
+    missed = next(seed for seed in range(100)
+                  if not np.random.default_rng(seed).choice(1000, 5, replace=False).max() >= 990)
+    chosen = sample_labelled(labels, ["a", "b"], total=5, seed=missed)
+    assert len(chosen) == 5 and np.bincount(labels[chosen]).tolist() == [4, 1]
+    assert "the random draw took no example of class 'b'" in caplog.text
 
 
 def test_more_labels_per_class_than_exist_is_an_error():

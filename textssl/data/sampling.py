@@ -1,11 +1,14 @@
-"""Which training examples keep their labels: stratified and seeded."""
+"""Which training examples keep their labels: per class or at random, seeded."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from textssl.errors import TextsslError
+
+log = logging.getLogger(__name__)
 
 
 def sample_labelled(labels: np.ndarray, names: list[str], *, per_class: int | None = None,
@@ -13,8 +16,10 @@ def sample_labelled(labels: np.ndarray, names: list[str], *, per_class: int | No
                     where: str = "training pool") -> np.ndarray:
     """Sorted indices of the examples that keep their labels.
 
-    `per_class` takes exactly that many of every class; `total` takes that many in all, in
-    proportion to the class frequencies; a draw that misses a class is an error. Neither: all of them.
+    `per_class` takes exactly that many of every class; `total` takes that many in all at random,
+    as a user labels a random sample (the class counts vary around the pool's shares), except
+    that a class the draw missed gets one example in place of one of the largest class's (a
+    class without labels cannot be learnt; a warning says so). Neither: all of them.
     """
     if per_class is None and total is None:
         return np.arange(len(labels))
@@ -32,18 +37,16 @@ def sample_labelled(labels: np.ndarray, names: list[str], *, per_class: int | No
     if not len(names) <= total <= len(labels):
         raise TextsslError(f"data.num_labels={total}, but it must lie between the number of classes "
                            f"({len(names)}) and the size of the training pool ({len(labels)})")
-    if total == len(labels):
-        return np.arange(len(labels))
-    if counts.min() < 2:
-        raise TextsslError(f"data.num_labels={total}: class {names[counts.argmin()]!r} has {counts.min()} "
-                           f"example(s) in the training pool, and a stratified draw needs 2; "
-                           f"use data.labels_per_class")
-    chosen, _ = train_test_split(np.arange(len(labels)), train_size=total, stratify=labels,
-                                 random_state=seed)
-    drawn = np.bincount(labels[chosen], minlength=len(names))
-    if drawn.min() == 0:
-        rare = drawn.argmin()
-        raise TextsslError(f"data.num_labels={total} draws no example of class {names[rare]!r} "
-                           f"({counts[rare]} of {len(labels)} in the training pool); "
-                           f"raise data.num_labels or use data.labels_per_class")
+    if counts.min() == 0:
+        raise TextsslError(f"data.num_labels={total}: class {names[counts.argmin()]!r} has no example in the "
+                           f"training pool")
+    chosen = rng.choice(len(labels), size=total, replace=False)
+    for missing in np.flatnonzero(np.bincount(labels[chosen], minlength=len(names)) == 0):
+        drawn = np.bincount(labels[chosen], minlength=len(names))
+        largest = drawn.argmax()
+        replaced = rng.choice(np.flatnonzero(labels[chosen] == largest))
+        chosen[replaced] = rng.choice(np.flatnonzero(labels == missing))
+        log.warning("data.num_labels=%d: the random draw took no example of class %r (%d of %d in the training "
+                    "pool); one of them replaces a %r label, since a class without labels cannot be learnt",
+                    total, names[missing], counts[missing], len(labels), names[largest])
     return np.sort(chosen)
