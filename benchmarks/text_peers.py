@@ -78,7 +78,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", nargs="+", default=list(PEERS), choices=PEERS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--labels-per-class", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--labels-per-class", type=int, nargs="*", default=[10, 50])
+    parser.add_argument("--num-labels", type=int, nargs="*", default=[],
+                        help="also labelled draws of this many texts at random (data.num_labels)")
     parser.add_argument("--dataset", default="rotten_tomatoes")
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(BUILTIN_MODELS))
     parser.add_argument("--speed-texts", type=int, default=256, help="test texts timed per row (0: none)")
@@ -98,12 +100,15 @@ def main() -> None:
     timed = texts["test"][:args.speed_texts]
 
     done = load_results(args.results)
+    pool_prior = [round(float(share), 4) for share in np.bincount(pool_labels, minlength=len(names)) / len(pool_labels)]
+    draws = [(per_class, None) for per_class in args.labels_per_class] + [(None, total) for total in args.num_labels]
     for seed in args.seeds:
-        for per_class in args.labels_per_class:
-            rows = sample_labelled(pool_labels, names, per_class=per_class, seed=seed)
+        for per_class, total in draws:
+            rows = sample_labelled(pool_labels, names, per_class=per_class, total=total, seed=seed)
             rest = np.setdiff1d(np.arange(len(pool_labels)), rows)
-            overrides = ([f"data.labels_per_class={per_class}"]
-                         + ([] if args.dataset == "rotten_tomatoes" else [f"data.dataset={args.dataset}"])
+            overrides = ([f"data.labels_per_class={per_class}"] if per_class else
+                         ["data.labels_per_class=null", f"data.num_labels={total}"])
+            overrides += (([] if args.dataset == "rotten_tomatoes" else [f"data.dataset={args.dataset}"])
                          + ([] if args.model == DEFAULT_MODEL else [f"model.name={args.model}"]))
             for method in args.methods:
                 key = " ".join([method, f"seed={seed}", *overrides])
@@ -125,6 +130,10 @@ def main() -> None:
                 metrics = {s: classification_metrics(truth[s], predicted[s], len(names)) for s in truth}
                 row = {"key": key, "recipe": method, "seed": seed, "overrides": overrides, "dataset": args.dataset,
                        "labels_per_class": per_class, "method": method, "model": args.model,
+                       "pool_prior": pool_prior, "draw": "per_class" if per_class else "random",
+                       "num_labels": len(rows), "prior": "labelled", "selection": "final",
+                       "predicted_share": metrics["test"]["predicted_share"],
+                       "predicted_share_final": metrics["test"]["predicted_share"],
                        "test_accuracy": metrics["test"]["accuracy"], "test_macro_f1": metrics["test"]["macro_f1"],
                        "test_accuracy_final": metrics["test"]["accuracy"],
                        "test_macro_f1_final": metrics["test"]["macro_f1"], **speed,
