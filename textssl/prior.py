@@ -19,7 +19,6 @@ q are the calibrated posteriors, under the prior pi_ref of the set they were cal
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,13 +29,12 @@ from torch import nn
 from textssl.atomic import write_whole
 from textssl.errors import TextsslError
 
-log = logging.getLogger(__name__)
-
 PRIOR_FILE = "prior.json"
 ESTIMATORS = ("em", "bbse")
 DECISIONS = ("bayes", "shares")
 UNSTABLE_SPREAD = 0.05
-"""A bootstrap standard deviation of a class share above this is reported as unstable."""
+"""An estimate whose class shares vary by more than this under resampling (their bootstrap
+standard deviation) is unstable: a run then keeps the labelled prior."""
 FLOOR = 1e-4
 """No share is estimated below this: log pi stays finite, and a class is never ruled out."""
 
@@ -128,7 +126,11 @@ class PriorShift:
     (where classes overlap, the Bayes rule gives the larger class more than its share)."""
     spread: float = 0.0
     """The largest bootstrap standard deviation of a class share (resampling the pool and the
-    calibration set): how far the estimate can be trusted."""
+    calibration set): how far the estimate can be trusted (`unstable`)."""
+
+    @property
+    def unstable(self) -> bool:
+        return self.spread > UNSTABLE_SPREAD
 
     def adjust(self, logits: np.ndarray) -> np.ndarray:
         return logits / self.temperature + np.asarray(self.offset)
@@ -215,9 +217,6 @@ def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, esti
                      rng.integers(0, len(everyone), len(everyone)) if labelled else None)[0]
                  for _ in range(bootstrap)]
     spread = float(np.std(resampled, axis=0).max()) if bootstrap else 0.0
-    if spread > UNSTABLE_SPREAD:
-        log.warning("the pool's prior estimate %s is unstable (a class share varies by %.3f under resampling); "
-                    "set data.class_prior if you know the shares", np.round(prior, 3).tolist(), spread)
     offset = bias + np.log(prior) - np.log(reference)
     if decision == "shares":
         offset = bias + matching_offset(pool_logits / temperature + bias, prior, offset - bias)

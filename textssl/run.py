@@ -9,6 +9,7 @@ model on test. `train` is the Python API on top.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -33,6 +34,8 @@ from textssl.errors import TextsslError
 from textssl.models import Classifier, build_backbone
 from textssl.prior import PriorShift, estimate_shift
 from textssl.recipe import load_config
+
+log = logging.getLogger(__name__)
 
 POOL_SAMPLE = 10_000
 """Unlabelled examples the pool's prior is estimated on: a share is then known to about half a point."""
@@ -116,7 +119,7 @@ class Run:
     def decide_with_pool_prior(self, model: Classifier) -> PriorShift | None:
         """Estimate the pool's prior from `model`'s logits on (a sample of) the pool, calibrated on
         the dev labels, and fold the shift to it into `model`'s output layer; None when
-        `data.prior` keeps the labelled prior."""
+        `data.prior` keeps the labelled prior, or the estimate is too unstable to act on."""
         config, data, accelerator = self.config, self.task.data, self.trainer.accelerator
         if not config.data.decides_with_pool_prior(self.task.algorithm.needs.every_label):
             return None
@@ -126,6 +129,11 @@ class Run:
         shift = estimate_shift(pool_logits, labelled_prior, estimator=config.data.prior_estimator,
                                decision=config.data.prior_decision, held_out_logits=dev_logits,
                                held_out_labels=dev_labels, known_prior=data.pool_prior, seed=config.train.seed)
+        if shift.unstable:
+            log.warning("kept the labelled prior: the pool's prior estimate %s is unstable (a class share varies by "
+                        "%.3f under resampling); set data.class_prior if you know the shares",
+                        np.round(shift.pool_prior, 3).tolist(), shift.spread)
+            return None
         shift.fold_into(model, self.task.num_classes)
         return shift
 
