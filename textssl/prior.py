@@ -120,7 +120,7 @@ class PriorShift:
     temperature: float = 1.0
     estimator: str = "em"
     """em | bbse | given (`data.class_prior`)."""
-    decision: str = "bayes"
+    decision: str = "shares"
     """bayes: the posteriors re-weighted to the pool's prior (the most accurate rule when they are
     calibrated) | shares: the offsets that give each class its share of the pool's predictions
     (where classes overlap, the Bayes rule gives the larger class more than its share)."""
@@ -174,7 +174,7 @@ def output_layer(model: nn.Module, num_classes: int) -> nn.Linear:
 
 
 def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, estimator: str = "em",
-                   decision: str = "bayes", held_out_logits: np.ndarray | None = None,
+                   decision: str = "shares", held_out_logits: np.ndarray | None = None,
                    held_out_labels: np.ndarray | None = None, known_prior: np.ndarray | None = None,
                    bootstrap: int = 20, seed: int = 0) -> PriorShift:
     """The pool's prior from the model's logits on the pool, and the shift to it.
