@@ -28,12 +28,13 @@ def outputs(model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator
     model.eval()
     logits, labels = [], []
     for batch in loader:
-        gathered = accelerator.gather_for_metrics((model(batch).float(), batch["labels"]) if "labels" in batch
-                                                  else (model(batch).float(),))
+        batch_logits = model(batch).float()
+        gathered = accelerator.gather_for_metrics((batch_logits, batch["labels"]) if "labels" in batch
+                                                  else (batch_logits,))
         logits.append(gathered[0].cpu())
-        labels.extend(gathered[1:])
+        labels.extend(label.cpu() for label in gathered[1:])
     model.train(was_training)
-    return torch.cat(logits).numpy(), torch.cat(labels).cpu().numpy() if labels else None
+    return torch.cat(logits).numpy(), torch.cat(labels).numpy() if labels else None
 
 
 def predict(model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator) -> tuple[np.ndarray, np.ndarray]:
