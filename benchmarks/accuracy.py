@@ -272,11 +272,38 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
     return "\n".join(lines)
 
 
+def protocol_table(rows: list[dict]) -> str:
+    """Per run recording its protocol: how its labels were drawn, which prior it decided with,
+    how its step was chosen, and each class's mean share of its test predictions beside the
+    pool's true shares (label order)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if "pool_prior" in row:
+            groups.setdefault((row["recipe"], *row["overrides"]), []).append(row)
+
+    def shares(members: list[dict], field: str) -> str:
+        return " / ".join(f"{share:.2f}" for share in np.mean([m[field] for m in members], axis=0))
+
+    lines = ["| run | seeds | draw | prior | selection | pool's shares | predicted, selected step | predicted, final step |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (recipe, *overrides), members in groups.items():
+        first = members[0]
+        lines.append(f"| {' '.join([recipe, *overrides])} | {','.join(str(m['seed']) for m in members)} "
+                     f"| {first['draw']} | {first['prior']} | {first['selection']} "
+                     f"| {' / '.join(f'{share:.2f}' for share in first['pool_prior'])} "
+                     f"| {shares(members, 'predicted_share')} | {shares(members, 'predicted_share_final')} |")
+    return "\n".join(lines)
+
+
 def report(rows: list[dict]) -> str:
-    """The results file's table against `supervised`, and against `setfit` when a row is SetFit:
-    every harness writing to one file writes the same report."""
+    """The results file's table against `supervised`, and against `setfit` when a row is SetFit,
+    and the protocol table when rows record one: every harness writing to one file writes the
+    same report."""
     baselines = ["supervised"] + (["setfit"] if any(row["recipe"] == "setfit" for row in rows) else [])
-    return "\n\n".join(table(rows, baseline) for baseline in baselines)
+    tables = [table(rows, baseline) for baseline in baselines]
+    if any("pool_prior" in row for row in rows):
+        tables.append(protocol_table(rows))
+    return "\n\n".join(tables)
 
 
 def accuracy_figure(rows: list[dict]):

@@ -128,3 +128,16 @@ def test_the_report_adds_the_table_against_setfit_once_a_setfit_row_is_there():
     rows.append(result("setfit", 0, 0.63))
     against_setfit = accuracy.report(rows).split("\n\n")[1]
     assert against_setfit == accuracy.table(rows, "setfit") and "| -0.010 |" in against_setfit.splitlines()[3]
+
+
+def test_rows_with_a_protocol_get_its_table_with_the_mean_predicted_shares():
+    def protocol_row(seed: int, shares: list[float]) -> dict:
+        return {**result("pseudo_label", seed, 0.8), "pool_prior": [0.2, 0.8], "draw": "per_class", "prior": "estimated",
+                "selection": "dev_10", "predicted_share": shares, "predicted_share_final": [0.5, 0.5]}
+
+    text = accuracy.report([result("supervised", 0, 0.7), protocol_row(0, [0.1, 0.9]), protocol_row(1, [0.3, 0.7])])
+    protocol = text.split("\n\n")[-1].splitlines()
+    assert protocol[0].startswith("| run | seeds | draw | prior | selection | pool's shares")
+    assert protocol[2] == ("| pseudo_label data.labels_per_class=10 | 0,1 | per_class | estimated | dev_10 | 0.20 / 0.80 | 0.20 / 0.80 "
+                           "| 0.50 / 0.50 |")
+    assert len(protocol) == 3  # the row without a protocol has none
