@@ -234,7 +234,7 @@ def test_targets_come_from_the_teacher_when_there_is_one(tiny_config):
 def test_every_method_trains_a_four_class_text_model_through_the_engine(tiny_config, topics_csv, name):
     """Hidden-state mixing, per-token perturbations and padded concatenation on a real BERT, with
     four classes, and the decision moved to a given pool prior (an estimate from a tiny model and
-    20 dev texts is too unstable to act on)."""
+    20 dev texts is too uncertain to act on)."""
     config = tiny_config(f"data.dataset={topics_csv}", "data.label_column=topic", "data.class_prior=[0.4,0.3,0.2,0.1]",
                          f"algorithm.name={name}", "views.column=augmented", "model.mix_layer=1",
                          "train.max_steps=4", "train.eval_every=4", "train.save_every=4", "train.log_every=1")

@@ -32,9 +32,6 @@ from textssl.errors import TextsslError
 PRIOR_FILE = "prior.json"
 ESTIMATORS = ("em", "bbse")
 DECISIONS = ("bayes", "shares")
-UNSTABLE_SPREAD = 0.05
-"""An estimate whose class shares vary by more than this under resampling (their bootstrap
-standard deviation) is unstable: a run then keeps the labelled prior."""
 FLOOR = 1e-4
 """No share is estimated below this: log pi stays finite, and a class is never ruled out."""
 
@@ -126,11 +123,12 @@ class PriorShift:
     (where classes overlap, the Bayes rule gives the larger class more than its share)."""
     spread: float = 0.0
     """The largest bootstrap standard deviation of a class share (resampling the pool and the
-    calibration set): how far the estimate can be trusted (`unstable`)."""
+    calibration set): how far the estimate can be trusted (`departs_from`)."""
 
-    @property
-    def unstable(self) -> bool:
-        return self.spread > UNSTABLE_SPREAD
+    def departs_from(self, labelled_prior: np.ndarray) -> bool:
+        """Whether the pool's prior differs from the labelled draw's by more than twice the
+        estimate's spread: evidence enough to move the decision (a given prior always is)."""
+        return self.estimator == "given" or np.abs(np.asarray(self.pool_prior) - labelled_prior).max() > 2 * self.spread
 
     def adjust(self, logits: np.ndarray) -> np.ndarray:
         return logits / self.temperature + np.asarray(self.offset)

@@ -119,7 +119,7 @@ class Run:
     def decide_with_pool_prior(self, model: Classifier) -> PriorShift | None:
         """Estimate the pool's prior from `model`'s logits on (a sample of) the pool, calibrated on
         the dev labels, and fold the shift to it into `model`'s output layer; None when
-        `data.prior` keeps the labelled prior, or the estimate is too unstable to act on."""
+        `data.prior` keeps the labelled prior, or the estimate is too uncertain to tell the two apart."""
         config, data, accelerator = self.config, self.task.data, self.trainer.accelerator
         if not config.data.decides_with_pool_prior(self.task.algorithm.needs.every_label):
             return None
@@ -129,10 +129,10 @@ class Run:
         shift = estimate_shift(pool_logits, labelled_prior, estimator=config.data.prior_estimator,
                                decision=config.data.prior_decision, held_out_logits=dev_logits,
                                held_out_labels=dev_labels, known_prior=data.pool_prior, seed=config.train.seed)
-        if shift.unstable:
-            log.warning("kept the labelled prior: the pool's prior estimate %s is unstable (a class share varies by "
-                        "%.3f under resampling); set data.class_prior if you know the shares",
-                        np.round(shift.pool_prior, 3).tolist(), shift.spread)
+        if not shift.departs_from(labelled_prior):
+            log.warning("kept the labelled prior %s: the pool's prior estimate %s is within twice its spread under "
+                        "resampling (%.3f) of it; set data.class_prior if you know the shares",
+                        np.round(labelled_prior, 3).tolist(), np.round(shift.pool_prior, 3).tolist(), shift.spread)
             return None
         shift.fold_into(model, self.task.num_classes)
         return shift
