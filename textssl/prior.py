@@ -10,7 +10,8 @@ says what was folded in.
     calibration   T, b = argmin NLL(softmax(z / T + b)) on held-out labels    (BCTS, Alexandari et al. 2020)
     EM            pi <- mean_i normalise(q_i * pi / pi_ref)                 (Saerens et al. 2002)
     BBSE          pi = pi_ref * C^-1 mu, C_ij = E_ref[q_i | y = j] pi_ref_j  (Lipton et al. 2018, soft)
-    decision      z' = z / T + b + log pi - log pi_ref
+    decision      shares: z' = z / T + b + d, d such that argmax z' gives each class its share pi of the pool
+                  bayes:  z' = z / T + b + log pi - log pi_ref
 
 q are the calibrated posteriors, under the prior pi_ref of the set they were calibrated on
 (the dev labels; without them the raw posteriors, under the labelled draw's prior).
