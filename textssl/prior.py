@@ -20,7 +20,7 @@ q are the calibrated posteriors, under the prior pi_ref of the set they were cal
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
