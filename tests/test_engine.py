@@ -270,6 +270,8 @@ def test_the_pool_prior_is_folded_into_the_saved_model(tiny_config):
     saved = PriorShift.read(config.output_dir / "model")
     assert metrics["prior"] == json.loads((config.output_dir / "model" / "prior.json").read_text())
     assert saved.estimator == "given" and saved.pool_prior == pytest.approx([0.3, 0.7]) and saved.temperature > 0
+    assert {"accuracy", "macro_f1", "predicted_share"} <= set(metrics["test_labelled_prior"])
+    assert metrics["test_final_labelled_prior"] is not None
     assert metrics["test"]["accuracy"] == pytest.approx(evaluate_saved(config.output_dir, progress=False)["accuracy"])
 
     again = build_run(config)  # a finished run finished again: the shift is estimated anew, not folded twice
@@ -283,4 +285,5 @@ def test_an_estimate_of_the_pool_prior_within_its_spread_of_the_labelled_one_kee
     config = tiny_config("train.max_steps=24", "train.eval_every=4", "train.learning_rate=3e-3", "data.prior=estimated")
     metrics = train(config)
     assert metrics["prior"] is None and not (config.output_dir / "model" / "prior.json").exists()
+    assert metrics["test_labelled_prior"] is None
     assert "kept the labelled prior [0.5, 0.5]: the pool's prior estimate" in caplog.text

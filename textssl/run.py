@@ -66,33 +66,33 @@ class Run:
 
     def finish(self, state: TrainerState) -> dict[str, Any]:
         """Evaluate on test the final step's model, then the best-on-dev one, each with its
-        decision rule moved to the pool's prior when `data.prior` asks, and write `metrics.json`
-        (the best model's output layer takes the shift, and `prior.json` records it).
+        decision rule moved to the pool's prior when `data.prior` asks (and with the labelled
+        prior, for comparison), and write `metrics.json` (the best model's output layer takes the
+        shift, and `prior.json` records it).
 
         Both are reported because the choice of the step is itself a use of labels: the best
         step is chosen on the dev split, which few-label users do not have."""
         trainer, data, output_dir = self.trainer, self.task.data, self.config.output_dir
-        final_model = self.task.algorithm.evaluation_model(trainer.model)
-        self.decide_with_pool_prior(final_model)
-        test_final = evaluate(final_model, self.test_loader, trainer.accelerator, self.task.num_classes)
+        test_final, test_final_labelled, _ = self.test(self.task.algorithm.evaluation_model(trainer.model))
         best = completed(output_dir / "model")
         trainer.backbone.load_weights(best)
         folded = PriorShift.read(best)  # by an earlier finish of this run
         if folded:
             folded.unfold_from(trainer.model, self.task.num_classes)
-        shift = self.decide_with_pool_prior(trainer.model)
+        test, test_labelled, shift = self.test(trainer.model)
         if trainer.accelerator.is_main_process and (shift or folded):
             with written_whole(output_dir / "model") as folder:
                 trainer.backbone.save_pretrained(folder)
                 if shift:
                     shift.save(folder)
-        test = evaluate(trainer.model, self.test_loader, trainer.accelerator, self.task.num_classes)
         metrics = {
             "best_step": state.best_step,
             "dev": state.best_dev,
             "test": test,
             "test_final": test_final,
             "prior": asdict(shift) if shift else None,
+            "test_labelled_prior": test_labelled,
+            "test_final_labelled_prior": test_final_labelled,
             "max_steps": self.config.train.max_steps,
             "num_labelled": len(data.labelled),
             "num_unlabelled": len(data.unlabelled),
@@ -105,6 +105,16 @@ class Run:
             write_whole(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         trainer.accelerator.wait_for_everyone()
         return metrics
+
+    def test(self, model: Classifier) -> tuple[dict[str, Any], dict[str, Any] | None, PriorShift | None]:
+        """`model`'s test metrics with its decision moved to the pool's prior when `data.prior`
+        asks (the shift folded into `model`), the same with the labelled prior when the two
+        differ (None otherwise), and the shift."""
+        labelled = evaluate(model, self.test_loader, self.trainer.accelerator, self.task.num_classes)
+        shift = self.decide_with_pool_prior(model)
+        if shift is None:
+            return labelled, None, None
+        return evaluate(model, self.test_loader, self.trainer.accelerator, self.task.num_classes), labelled, shift
 
     @cached_property
     def pool_sample(self) -> DataLoader:
