@@ -103,8 +103,8 @@ def test_num_labels_is_a_seeded_random_draw_whose_class_counts_vary():
 
 def test_a_class_the_random_draw_misses_takes_one_label_of_the_largest(caplog):
     labels = np.array([0] * 990 + [1] * 10)
-    missed = next(seed for seed in range(100)
-                  if not np.random.default_rng(seed).choice(1000, 5, replace=False).max() >= 990)
+    missed = next(seed for seed in range(100)  # a seed whose plain draw takes none of the last ten
+                  if np.random.default_rng(seed).choice(1000, 5, replace=False).max() < 990)
     chosen = sample_labelled(labels, ["a", "b"], total=5, seed=missed)
     assert len(chosen) == 5 and np.bincount(labels[chosen]).tolist() == [4, 1]
     assert "the random draw took no example of class 'b'" in caplog.text
