@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from textssl.errors import TextsslError
-from textssl.prior import PriorShift, bbse_prior, calibrate, em_prior, estimate_shift, softmax
+from textssl.prior import PriorShift, bbse_prior, calibrate, em_prior, estimate_shift, matching_offset, softmax
 
 MEANS = np.array([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5], [1.5, 1.5]])
 """Four Gaussian classes in the plane, unit variance, overlapping: posteriors far from 0 and 1."""
@@ -100,3 +100,35 @@ def test_a_model_without_a_biased_output_layer_cannot_take_the_shift():
     model = nn.Sequential(nn.Linear(5, 3, bias=False))
     with pytest.raises(TextsslError, match="data.prior=labelled"):
         PriorShift([0.5, 0.3, 0.2], [1 / 3] * 3, offset=[0.4, -0.1, -0.3]).fold_into(model, num_classes=3)
+
+
+def test_labels_drawn_at_random_outweigh_a_model_that_cannot_tell_the_classes_apart():
+    rng, balanced = np.random.default_rng(9), np.full(2, 0.5)
+    useless = lambda size: 0.3 * rng.standard_normal((size, 2))  # noqa: E731
+    per_class = np.repeat([0, 1], 10)
+    alone = estimate_shift(useless(5_000), balanced, held_out_logits=useless(20), held_out_labels=per_class,
+                           bootstrap=5)
+    pooled = estimate_shift(useless(5_000), balanced, held_out_logits=useless(20), held_out_labels=per_class,
+                            labelled_at_random=np.array([40, 160]), bootstrap=5)
+    assert pooled.pool_prior[0] == pytest.approx(0.2, abs=0.03)
+    assert pooled.spread < alone.spread / 3
+    held_out_labels = rng.choice(2, size=1_000, p=[0.2, 0.8])
+    from_dev = estimate_shift(useless(5_000), balanced, held_out_logits=useless(1_000),
+                              held_out_labels=held_out_labels, held_out_at_random=True, bootstrap=5)
+    assert from_dev.pool_prior[0] == pytest.approx(1 - held_out_labels.mean(), abs=0.01)
+
+
+def test_a_model_that_tells_the_classes_apart_outweighs_a_few_random_labels():
+    uniform, true = np.full(4, 0.25), np.array([0.55, 0.25, 0.15, 0.05])
+    held_out, held_out_labels = sample(uniform.tolist(), 2_000, seed=10)
+    pool, _ = sample(true.tolist(), 10_000, seed=11)
+    separable = lambda points: 3.0 * bayes_logits(points / 0.3, uniform)  # noqa: E731
+    shift = estimate_shift(separable(pool), uniform, held_out_logits=separable(held_out),
+                           held_out_labels=held_out_labels, labelled_at_random=np.array([5, 5, 5, 5]), bootstrap=5)
+    assert np.abs(np.array(shift.pool_prior) - true).max() < 0.02
+
+
+def test_the_shares_rule_gives_each_class_its_share_where_the_margins_are_narrow():
+    logits = np.random.default_rng(12).normal([0.0, 1.4], 0.05, size=(5_000, 2))  # every margin within 0.4 of -1.4
+    shares = np.bincount((logits + matching_offset(logits, np.array([0.2, 0.8]))).argmax(-1), minlength=2) / 5_000
+    assert shares == pytest.approx([0.2, 0.8], abs=1e-3)

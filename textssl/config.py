@@ -31,14 +31,16 @@ class DataConfig:
     labels_per_class: int | None = 10
     """Labelled examples drawn per class from the training pool (stratified, seeded)."""
     num_labels: int | None = None
-    """Alternatively, the total number of labelled examples (stratified)."""
+    """Alternatively, the total number of labelled examples, drawn at random (seeded): the draw
+    has the pool's class shares, up to chance (a class it misses takes one label from the largest)."""
     class_prior: list[float] = field(default_factory=list)
     """The unlabelled pool's class shares when known (e.g. [0.42, 0.58]), in label order, for
     `algorithm.alignment_prior=pool` and `prior`; empty: unknown (estimated where asked)."""
     prior: str = "auto"
     """The prior the trained model decides with (`textssl.prior`): labelled (the labelled draw's,
     as trained) | estimated (the unlabelled pool's, estimated after training from the model's
-    predictions, calibrated on the dev labels; or `class_prior`), saved with the model and
+    predictions, calibrated on the dev labels, and from the labels drawn at random: all of dev, or
+    a `num_labels` draw; or `class_prior`), saved with the model and
     applied wherever it is loaded | auto: estimated when labels are drawn per class (a balanced
     draw from a pool that need not be), else labelled (a random draw has the pool's shares)."""
     prior_estimator: str = "em"

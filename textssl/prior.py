@@ -8,8 +8,9 @@ transformers pipeline, a noisy student's teacher, the Hub); `prior.json` beside 
 says what was folded in.
 
     calibration   T, b = argmin NLL(softmax(z / T + b)) on held-out labels    (BCTS, Alexandari et al. 2020)
-    EM            pi <- mean_i normalise(q_i * pi / pi_ref)                 (Saerens et al. 2002)
+    EM            pi <- (sum_i normalise(q_i * pi / pi_ref) + n) / (N + |n|)  (Saerens et al. 2002; n: labels drawn at random)
     BBSE          pi = pi_ref * C^-1 mu, C_ij = E_ref[q_i | y = j] pi_ref_j  (Lipton et al. 2018, soft)
+    pooling       pi <- the model's pi and the shares of labels drawn at random, by inverse variance
     decision      shares: z' = z / T + b + d, d such that argmax z' gives each class its share pi of the pool
                   bayes:  z' = z / T + b + log pi - log pi_ref
 
@@ -81,6 +82,27 @@ def em_prior(posteriors: np.ndarray, reference_prior: np.ndarray, iterations: in
     return prior
 
 
+def em_variance(posteriors: np.ndarray, reference_prior: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Per class, the asymptotic variance of EM's estimate `prior`: the inverse of the observed
+    information of the likelihood sum_i log sum_k q_ik pi_k / pi_ref_k, unbounded where the
+    posteriors do not change with the class (no example then tells anything of the prior)."""
+    ratios = posteriors / reference_prior
+    scores = (ratios[:, :-1] - ratios[:, -1:]) / (ratios @ prior)[:, None]  # d log-likelihood / d pi_1..K-1
+    covariance = np.linalg.inv(scores.T @ scores + 1e-12 * np.eye(len(prior) - 1))
+    return np.append(np.diag(covariance), covariance.sum())
+
+
+def pooled(estimate: np.ndarray, spread: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The model's estimate of the prior (with its per-class standard deviation `spread`) and
+    the class `counts` of labels drawn at random, combined class by class with inverse-variance
+    weights; and the combination's standard deviation."""
+    shares = (counts + 1) / (counts.sum() + len(counts))  # add-one: no class is certain from a few labels
+    labels_variance = shares * (1 - shares) / counts.sum()
+    model_variance = np.maximum(spread, FLOOR) ** 2
+    weight = labels_variance / (labels_variance + model_variance)
+    return normalise(weight * estimate + (1 - weight) * shares), np.sqrt(1 / (1 / labels_variance + 1 / model_variance))
+
+
 def bbse_prior(reference_posteriors: np.ndarray, reference_labels: np.ndarray, posteriors: np.ndarray) -> np.ndarray:
     """Black-box shift estimation with soft predictions: the prior pi for which the labelled
     set's confusion matrix, re-weighted by pi / pi_ref, gives the pool's mean prediction."""
@@ -92,16 +114,22 @@ def bbse_prior(reference_posteriors: np.ndarray, reference_labels: np.ndarray, p
     return normalise(np.clip(weights, 0, None) * reference_prior)
 
 
-def matching_offset(logits: np.ndarray, prior: np.ndarray, start: np.ndarray, iterations: int = 300) -> np.ndarray:
-    """Offsets d, from `start`, such that argmax(logits + d) gives each class its share of `prior`
-    (the closest found: hard shares move in steps)."""
-    offset, best, best_gap = start.copy(), start.copy(), np.inf
+def matching_offset(logits: np.ndarray, prior: np.ndarray, iterations: int = 100) -> np.ndarray:
+    """Offsets d such that argmax(logits + d) gives each class its share of `prior` (the closest
+    found: hard shares move in steps). Each class's offset in turn is set exactly, from the
+    quantile of its margin over the others, until the shares stop moving."""
+    offset = np.zeros(logits.shape[1])
+    best, best_gap = offset.copy(), np.inf
     for _ in range(iterations):
+        for label in range(len(prior)):
+            rivals = np.delete(logits + offset, label, axis=1).max(-1)
+            offset[label] = -np.quantile(logits[:, label] - rivals, 1 - prior[label])
         shares = np.bincount((logits + offset).argmax(-1), minlength=len(prior)) / len(logits)
         gap = np.abs(shares - prior).max()
         if gap < best_gap:
             best, best_gap = offset.copy(), gap
-        offset += 0.5 * (np.log(prior) - np.log(np.clip(shares, 0.5 / len(logits), None)))
+        if gap <= 1 / len(logits):
+            break
     return best - best.mean()
 
 
@@ -127,9 +155,9 @@ class PriorShift:
     calibration set): how far the estimate can be trusted (`departs_from`)."""
 
     def departs_from(self, labelled_prior: np.ndarray) -> bool:
-        """Whether the pool's prior differs from the labelled draw's by more than twice the
+        """Whether the pool's prior differs from the labelled draw's by more than three times the
         estimate's spread: evidence enough to move the decision (a given prior always is)."""
-        return self.estimator == "given" or np.abs(np.asarray(self.pool_prior) - labelled_prior).max() > 2 * self.spread
+        return self.estimator == "given" or np.abs(np.asarray(self.pool_prior) - labelled_prior).max() > 3 * self.spread
 
     def adjust(self, logits: np.ndarray) -> np.ndarray:
         return logits / self.temperature + np.asarray(self.offset)
@@ -174,14 +202,20 @@ def output_layer(model: nn.Module, num_classes: int) -> nn.Linear:
 
 def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, estimator: str = "em",
                    decision: str = "shares", held_out_logits: np.ndarray | None = None,
-                   held_out_labels: np.ndarray | None = None, known_prior: np.ndarray | None = None,
+                   held_out_labels: np.ndarray | None = None, held_out_at_random: bool = False,
+                   labelled_at_random: np.ndarray | None = None, known_prior: np.ndarray | None = None,
                    bootstrap: int = 20, seed: int = 0) -> PriorShift:
     """The pool's prior from the model's logits on the pool, and the shift to it.
 
     With held-out labels the logits are calibrated on them first, and the posteriors are then
     under the held-out set's prior; without, the raw posteriors are read as under
-    `reference_prior` (the labelled draw's). BBSE needs the held-out labels. A `known_prior`
-    (`data.class_prior`) is taken as it is; the logits are still calibrated.
+    `reference_prior` (the labelled draw's). BBSE needs the held-out labels. Labels drawn at
+    random from the pool's distribution observe its prior directly: the held-out ones when
+    `held_out_at_random` (a dev split as given, not drawn per class), and the class counts
+    `labelled_at_random` of a random labelled draw. Their shares and the model's estimate are
+    pooled by inverse variance (the model's from resampling the pool and the held-out set), so
+    a model that tells the classes apart poorly, whose estimate wanders, weighs little. A
+    `known_prior` (`data.class_prior`) is taken as it is; the logits are still calibrated.
     """
     if estimator not in ESTIMATORS:
         raise TextsslError(f"data.prior_estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
@@ -193,7 +227,7 @@ def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, esti
     classes = pool_logits.shape[1]
 
     def fit(pool: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-        """The prior, the reference prior, the temperature and the calibration's bias."""
+        """The model's prior, the reference prior, the temperature and the calibration's bias."""
         if not labelled:
             prior = normalise(known_prior) if known_prior is not None else em_prior(softmax(pool), reference_prior)
             return prior, reference_prior, 1.0, np.zeros(classes)
@@ -211,14 +245,23 @@ def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, esti
 
     everyone = np.arange(len(held_out_labels)) if labelled else None
     prior, reference, temperature, bias = fit(pool_logits, everyone)
-    rng, bootstrap = np.random.default_rng(seed), bootstrap if known_prior is None else 0
-    resampled = [fit(pool_logits[rng.integers(0, len(pool_logits), len(pool_logits))],
-                     rng.integers(0, len(everyone), len(everyone)) if labelled else None)[0]
-                 for _ in range(bootstrap)]
-    spread = float(np.std(resampled, axis=0).max()) if bootstrap else 0.0
-    offset = bias + np.log(prior) - np.log(reference)
-    if decision == "shares":
-        offset = bias + matching_offset(pool_logits / temperature + bias, prior, offset - bias)
+    if known_prior is not None:
+        spread = np.zeros(classes)
+    else:
+        rng = np.random.default_rng(seed)
+        spread = np.std([fit(pool_logits[rng.integers(0, len(pool_logits), len(pool_logits))],
+                             rng.integers(0, len(everyone), len(everyone)) if labelled else None)[0]
+                         for _ in range(bootstrap)], axis=0)
+        if estimator == "em":  # resampling cannot see a likelihood that is flat around the estimate
+            posteriors = softmax(pool_logits / temperature + bias)
+            spread = np.sqrt(np.maximum(spread ** 2, em_variance(posteriors, reference, prior)))
+        counts = np.zeros(classes) if labelled_at_random is None else np.asarray(labelled_at_random, dtype=float)
+        if held_out_at_random and labelled:
+            counts = counts + np.bincount(held_out_labels, minlength=classes)
+        if counts.sum():
+            prior, spread = pooled(prior, spread, counts)
+    offset = bias + (np.log(prior) - np.log(reference) if decision == "bayes"
+                     else matching_offset(pool_logits / temperature + bias, prior))
     return PriorShift(pool_prior=prior.tolist(), reference_prior=reference.tolist(), offset=offset.tolist(),
                       temperature=temperature, estimator="given" if known_prior is not None else estimator,
-                      decision=decision, spread=spread)
+                      decision=decision, spread=float(spread.max()))

@@ -128,19 +128,23 @@ class Run:
 
     def decide_with_pool_prior(self, model: Classifier) -> PriorShift | None:
         """Estimate the pool's prior from `model`'s logits on (a sample of) the pool, calibrated on
-        the dev labels, and fold the shift to it into `model`'s output layer; None when
+        the dev labels, with the labels drawn at random (all of dev, a random labelled draw) as
+        observations of it, and fold the shift to it into `model`'s output layer; None when
         `data.prior` keeps the labelled prior, or the estimate is too uncertain to tell the two apart."""
         config, data, accelerator = self.config, self.task.data, self.trainer.accelerator
         if not config.data.decides_with_pool_prior(self.task.algorithm.needs.every_label):
             return None
         pool_logits, _ = outputs(model, self.pool_sample, accelerator)
         dev_logits, dev_labels = outputs(model, self.dev_loader, accelerator)
-        labelled_prior = np.bincount(data.labelled["label"], minlength=self.task.num_classes) / len(data.labelled)
+        labelled_counts = np.bincount(data.labelled["label"], minlength=self.task.num_classes)
+        labelled_prior = labelled_counts / labelled_counts.sum()
         shift = estimate_shift(pool_logits, labelled_prior, estimator=config.data.prior_estimator,
                                decision=config.data.prior_decision, held_out_logits=dev_logits,
-                               held_out_labels=dev_labels, known_prior=data.pool_prior, seed=config.train.seed)
+                               held_out_labels=dev_labels, held_out_at_random=config.data.dev_per_class is None,
+                               labelled_at_random=labelled_counts if config.data.labels_per_class is None else None,
+                               known_prior=data.pool_prior, seed=config.train.seed)
         if not shift.departs_from(labelled_prior):
-            log.warning("kept the labelled prior %s: the pool's prior estimate %s is within twice its spread under "
+            log.warning("kept the labelled prior %s: the pool's prior estimate %s is within three times its spread under "
                         "resampling (%.3f) of it; set data.class_prior if you know the shares",
                         np.round(labelled_prior, 3).tolist(), np.round(shift.pool_prior, 3).tolist(), shift.spread)
             return None
