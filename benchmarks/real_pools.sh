@@ -2,7 +2,8 @@
 # Issue 24's benchmark: imbalanced pools, random label draws, more than two classes, no big dev set.
 # Every row goes to benchmarks/results/real_pools.jsonl with its protocol (pool_prior, draw, prior,
 # selection, predicted_share); both harnesses skip the rows already there, so the script resumes
-# where a stopped sitting left off. Usage: bash benchmarks/real_pools.sh [SEEDS...] (default 0-4).
+# where a stopped sitting left off. Usage: [DATASETS="a b"] bash benchmarks/real_pools.sh [SEEDS...]
+# (default: every dataset below, seeds 0-4).
 #
 # Per dataset, two labelled draws of the same size: 10 per class, and 10 x classes at random. Per
 # draw: SetFit and logistic regression (peers, no step to choose), `supervised` fine-tuning, and
@@ -19,7 +20,8 @@ O=benchmarks/out/real_pools
 declare -A CLASSES=([rotten_tomatoes]=2 [rotten_tomatoes_80_20]=2 [rotten_tomatoes_90_10]=2
                     [subjectivity]=2 [subjectivity_80_20]=2 [wordnet_topics]=6)
 
-for D in rotten_tomatoes_80_20 rotten_tomatoes_90_10 subjectivity_80_20 wordnet_topics rotten_tomatoes subjectivity; do
+DATASETS=(${DATASETS:-rotten_tomatoes_80_20 rotten_tomatoes_90_10 subjectivity_80_20 wordnet_topics rotten_tomatoes subjectivity})
+for D in "${DATASETS[@]}"; do
   N=$((10 * ${CLASSES[$D]}))
   python benchmarks/text_peers.py --dataset "$D" --methods setfit logreg --seeds "${SEEDS[@]}" \
       --labels-per-class 10 --num-labels "$N" --speed-texts 0 --results "$R"
