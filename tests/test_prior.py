@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from scipy.special import softmax
 from torch import nn
 
 from textssl.errors import TextsslError
-from textssl.prior import PriorShift, bbse_prior, calibrate, em_prior, estimate_shift, matching_offset, softmax
+from textssl.prior import PriorShift, bbse_prior, calibrate, em_prior, estimate_shift, matching_offset
 
 MEANS = np.array([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5], [1.5, 1.5]])
 """Four Gaussian classes in the plane, unit variance, overlapping: posteriors far from 0 and 1."""

@@ -23,24 +23,20 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
+from scipy.special import softmax
 from torch import nn
 
 from textssl.atomic import write_whole
 from textssl.errors import TextsslError
 
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
 PRIOR_FILE = "prior.json"
-ESTIMATORS = ("em", "bbse")
-DECISIONS = ("bayes", "shares")
 FLOOR = 1e-4
 """No share is estimated below this: log pi stays finite, and a class is never ruled out."""
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(-1, keepdims=True))
-    return shifted / shifted.sum(-1, keepdims=True)
 
 
 def normalise(shares: np.ndarray) -> np.ndarray:
@@ -68,14 +64,20 @@ def calibrate(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray
     return float(log_temperature.detach().exp()), bias.numpy()
 
 
+def em_step(posteriors: Array, prior: Array, reference_prior: Array) -> Array:
+    """One EM update of the prior of the examples whose `posteriors` were computed under
+    `reference_prior` (NumPy arrays or torch tensors)."""
+    adjusted = posteriors * (prior / reference_prior)
+    return (adjusted / adjusted.sum(-1)[..., None]).mean(0)
+
+
 def em_prior(posteriors: np.ndarray, reference_prior: np.ndarray, iterations: int = 1000,
              tolerance: float = 1e-8) -> np.ndarray:
     """The prior of the examples whose `posteriors` were computed under `reference_prior`,
     by EM to its fixed point."""
     prior = reference_prior.copy()
     for _ in range(iterations):
-        adjusted = posteriors * (prior / reference_prior)
-        updated = normalise((adjusted / adjusted.sum(-1, keepdims=True)).mean(0))
+        updated = normalise(em_step(posteriors, prior, reference_prior))
         if np.abs(updated - prior).max() < tolerance:
             return updated
         prior = updated
@@ -217,10 +219,6 @@ def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, esti
     a model that tells the classes apart poorly, whose estimate wanders, weighs little. A
     `known_prior` (`data.class_prior`) is taken as it is; the logits are still calibrated.
     """
-    if estimator not in ESTIMATORS:
-        raise TextsslError(f"data.prior_estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
-    if decision not in DECISIONS:
-        raise TextsslError(f"data.prior_decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
     labelled = held_out_labels is not None and len(held_out_labels) > 0
     if estimator == "bbse" and not labelled and known_prior is None:
         raise TextsslError("data.prior_estimator=bbse needs held-out labels (a dev split); use em")

@@ -23,6 +23,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from textssl.prior import em_step
+
 Gather = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -195,7 +197,6 @@ class PriorEstimate(nn.Module):
         everyone = self.gather(probs.float())
         prior = self.estimate.clone()
         for _ in range(self.iterations):
-            adjusted = everyone * (prior / self.training_prior)
-            prior = (adjusted / adjusted.sum(-1, keepdim=True)).mean(0)
+            prior = em_step(everyone, prior, self.training_prior)
         self.estimate.mul_(self.momentum).add_(prior, alpha=1.0 - self.momentum)
         return self.estimate
