@@ -298,14 +298,49 @@ def protocol_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def prior_table(rows: list[dict]) -> str:
+    """Per run deciding with the pool's estimated prior (`data.prior=estimated`): on how many
+    seeds the decision moved, its test accuracy and macro-F1 beside the same models' with the
+    labelled draw's prior (paired by seed: one run gives both; a seed whose estimate was kept
+    out counts as no change), at the selected and at the final step, against the majority rate;
+    and how far the predicted shares fell from the pool's (mean and worst, over classes and seeds)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if "data.prior=estimated" in row["overrides"]:
+            groups.setdefault((row["recipe"], *row["overrides"]), []).append(row)
+
+    def paired(members: list[dict], suffix: str, metric: str) -> str:
+        moved = [m[f"test_{metric}{suffix}"] for m in members]
+        kept = [(m[f"test{suffix}_labelled_prior"] or {}).get(metric, m[f"test_{metric}{suffix}"]) for m in members]
+        gains = [a - b for a, b in zip(moved, kept)]
+        return f"{statistics.mean(moved):.3f} | {statistics.mean(kept):.3f} | {statistics.mean(gains):+.3f}"
+
+    def off(members: list[dict], field: str) -> str:
+        gaps = [max(abs(a - b) for a, b in zip(m[field], m["pool_prior"])) for m in members]
+        return f"{statistics.mean(gaps):.3f} / {max(gaps):.3f}"
+
+    lines = ["| run | seeds | moved | majority rate | accuracy, pool's prior | labelled prior | gain | macro-F1, pool's "
+             "prior | labelled prior | gain | final step: accuracy | labelled prior | gain | predicted shares off "
+             "the pool's (mean / worst) | final step |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (recipe, *overrides), members in groups.items():
+        lines.append(f"| {' '.join([recipe, *overrides])} | {','.join(str(m['seed']) for m in members)} "
+                     f"| {sum(m['prior'] == 'estimated' for m in members)} | {max(members[0]['pool_prior']):.3f} "
+                     f"| {paired(members, '', 'accuracy')} | {paired(members, '', 'macro_f1')} "
+                     f"| {paired(members, '_final', 'accuracy')} "
+                     f"| {off(members, 'predicted_share')} | {off(members, 'predicted_share_final')} |")
+    return "\n".join(lines)
+
+
 def report(rows: list[dict]) -> str:
     """The results file's table against `supervised`, and against `setfit` when a row is SetFit,
-    and the protocol table when rows record one: every harness writing to one file writes the
+    the protocol table when rows record one, and the prior table when runs estimate the pool's prior: every harness writing to one file writes the
     same report."""
     baselines = ["supervised"] + (["setfit"] if any(row["recipe"] == "setfit" for row in rows) else [])
     tables = [table(rows, baseline) for baseline in baselines]
     if any("pool_prior" in row for row in rows):
         tables.append(protocol_table(rows))
+    if any("data.prior=estimated" in row["overrides"] for row in rows):
+        tables.append(prior_table(rows))
     return "\n\n".join(tables)
 
 

@@ -2,8 +2,8 @@
 # Issue 24's benchmark: imbalanced pools, random label draws, more than two classes, no big dev set.
 # Every row goes to benchmarks/results/real_pools.jsonl with its protocol (pool_prior, draw, prior,
 # selection, predicted_share); both harnesses skip the rows already there, so the script resumes
-# where a stopped sitting left off. Usage: [DATASETS="a b"] bash benchmarks/real_pools.sh [SEEDS...]
-# (default: every dataset below, seeds 0-4).
+# where a stopped sitting left off. Usage: [DATASETS="a b"] [DRAWS="per_class random"]
+# bash benchmarks/real_pools.sh [SEEDS...] (default: every dataset below, both draws, seeds 0-4).
 #
 # Per dataset, two labelled draws of the same size: 10 per class, and 10 x classes at random. Per
 # draw: SetFit and logistic regression (peers, no step to choose), `supervised` fine-tuning, and
@@ -25,7 +25,10 @@ for D in "${DATASETS[@]}"; do
   N=$((10 * ${CLASSES[$D]}))
   python benchmarks/text_peers.py --dataset "$D" --methods setfit logreg --seeds "${SEEDS[@]}" \
       --labels-per-class 10 --num-labels "$N" --speed-texts 0 --results "$R"
-  for DRAW in "data.labels_per_class=10" "data.labels_per_class=null data.num_labels=$N"; do
+  declare -A DRAW_OVERRIDES=([per_class]="data.labels_per_class=10"
+                              [random]="data.labels_per_class=null data.num_labels=$N")
+  for D_NAME in ${DRAWS:-per_class random}; do
+    DRAW=${DRAW_OVERRIDES[$D_NAME]}
     NAME=$(echo "$DRAW" | tr ' =.' '__-')
     for S in "${SEEDS[@]}"; do
       STAGE="pretrained/real_pools/$D-$NAME-seed$S"

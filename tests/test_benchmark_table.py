@@ -141,3 +141,20 @@ def test_rows_with_a_protocol_get_its_table_with_the_mean_predicted_shares():
     assert protocol[2] == ("| pseudo_label data.labels_per_class=10 | 0,1 | per_class | estimated | dev_10 | 0.20 / 0.80 | 0.20 / 0.80 "
                            "| 0.50 / 0.50 |")
     assert len(protocol) == 3  # the row without a protocol has none
+
+
+def test_runs_that_estimate_the_pool_prior_get_the_gain_over_the_labelled_prior_paired_by_seed():
+    def estimating(seed: int, accuracy: float, labelled: dict | None, shares: list[float]) -> dict:
+        return {**result("pseudo_label", seed, accuracy, "data.prior=estimated"), "pool_prior": [0.2, 0.8],
+                "draw": "per_class", "prior": "estimated" if labelled else "labelled", "selection": "dev_all",
+                "predicted_share": shares, "predicted_share_final": shares, "test_accuracy": accuracy,
+                "test_accuracy_final": accuracy, "test_macro_f1": 0.6,
+                "test_macro_f1_final": 0.6, "test_labelled_prior": labelled, "test_final_labelled_prior": labelled}
+
+    moved = estimating(0, 0.78, {"accuracy": 0.70, "macro_f1": 0.62}, [0.18, 0.82])
+    kept = estimating(1, 0.66, None, [0.45, 0.55])  # its estimate was kept out: no change
+    table = accuracy.report([moved, kept]).split("\n\n")[-1].splitlines()
+    assert table[0].startswith("| run | seeds | moved | majority rate | accuracy, pool's prior | labelled prior | gain")
+    cells = [cell.strip() for cell in table[2].split("|")[1:-1]]
+    assert cells[1:10] == ["0,1", "1", "0.800", "0.720", "0.680", "+0.040", "0.600", "0.610", "-0.010"]
+    assert cells[13:] == ["0.135 / 0.250", "0.135 / 0.250"]

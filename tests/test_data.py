@@ -225,3 +225,20 @@ def test_each_input_column_is_preprocessed_alone_so_no_pass_reads_another_passs_
     assert sorted(data.unlabelled.column_names) == ["length", "strong_length"]
     rows = data.unlabelled[:]
     assert rows["strong_length"] == [[length + len(" again")] for length in rows["length"]]
+
+
+def test_the_labels_drawn_at_random_show_the_pool_prior_before_training(sentiment_csv):
+    splits = load_splits(data_config(sentiment_csv))
+    length = lambda rows: {"length": [len(t) for t in rows["text"]]}  # noqa: E731
+    dev = np.bincount(splits["dev"]["label"], minlength=2)
+
+    def seen(**options) -> np.ndarray | None:
+        return prepare_data(splits, length, DataConfig(**options), seed=0).seen_prior
+
+    assert seen(labels_per_class=4).tolist() == pytest.approx(((dev + 1) / (dev.sum() + 2)).tolist())
+    random_draw = prepare_data(splits, length, DataConfig(labels_per_class=None, num_labels=6, prior="estimated"),
+                               seed=0)
+    both = dev + np.bincount(random_draw.labelled["label"], minlength=2)
+    assert random_draw.seen_prior.tolist() == pytest.approx(((both + 1) / (both.sum() + 2)).tolist())
+    assert seen(labels_per_class=4, prior="labelled") is None  # the run keeps the labelled prior
+    assert seen(labels_per_class=4, dev_per_class=2) is None  # no label was drawn at random

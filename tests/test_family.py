@@ -418,7 +418,7 @@ def test_em_recovers_the_pool_prior_from_posteriors_under_a_balanced_training_pr
 
 
 @pytest.mark.parametrize("option, expected", [("labelled", [0.5, 0.5]), ("uniform", [0.5, 0.5]),
-                                              ("pool", [0.7, 0.3])])
+                                              ("pool", [0.7, 0.3]), ("auto", [0.7, 0.3])])
 def test_alignment_aligns_to_the_prior_the_recipe_names(option, expected):
     config = load_config(None, ["algorithm.name=fixmatch", "algorithm.distribution_alignment=true",
                                 f"algorithm.alignment_prior={option}"]).algorithm
@@ -427,6 +427,13 @@ def test_alignment_aligns_to_the_prior_the_recipe_names(option, expected):
                                       pool_prior=torch.tensor([0.7, 0.3])))
     assert method.state["alignment"].target.tolist() == pytest.approx(expected)
     assert "pool_prior" not in method.state  # given, so not estimated
+
+
+def test_automatic_alignment_without_a_known_pool_prior_aligns_to_the_labelled_draw():
+    method = make("fixmatch", Logits(), "algorithm.distribution_alignment=true")
+    method.setup(Logits(), RunContext(num_classes=2, pool_size=8, labelled_counts=torch.tensor([6, 2])))
+    assert method.state["alignment"].target.tolist() == pytest.approx([0.75, 0.25])
+    assert "pool_prior" not in method.state
 
 
 def test_an_unknown_pool_prior_is_estimated_and_followed_by_the_alignment():

@@ -75,6 +75,16 @@ class DataConfig:
             if getattr(self, name) not in allowed:
                 raise TextsslError(f"data.{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
+    @property
+    def dev_at_random(self) -> bool:
+        """Whether the dev labels are a random sample of the data (not drawn per class)."""
+        return self.dev_per_class is None
+
+    @property
+    def labels_at_random(self) -> bool:
+        """Whether the labelled set is a random sample of the pool (not drawn per class)."""
+        return self.labels_per_class is None
+
     def decides_with_pool_prior(self, every_label: bool = False) -> bool:
         """Whether the trained model's decision rule moves to the unlabelled pool's prior."""
         if self.prior == "auto":

@@ -94,11 +94,17 @@ def em_variance(posteriors: np.ndarray, reference_prior: np.ndarray, prior: np.n
     return np.append(np.diag(covariance), covariance.sum())
 
 
+def observed_shares(counts: np.ndarray) -> np.ndarray:
+    """The class shares that labels drawn at random show, add-one smoothed: no class is certain,
+    or ruled out, from a few labels."""
+    return (counts + 1) / (counts.sum() + len(counts))
+
+
 def pooled(estimate: np.ndarray, spread: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The model's estimate of the prior (with its per-class standard deviation `spread`) and
     the class `counts` of labels drawn at random, combined class by class with inverse-variance
     weights; and the combination's standard deviation."""
-    shares = (counts + 1) / (counts.sum() + len(counts))  # add-one: no class is certain from a few labels
+    shares = observed_shares(counts)
     labels_variance = shares * (1 - shares) / counts.sum()
     model_variance = np.maximum(spread, FLOOR) ** 2
     weight = labels_variance / (labels_variance + model_variance)

@@ -140,8 +140,8 @@ class Run:
         labelled_prior = labelled_counts / labelled_counts.sum()
         shift = estimate_shift(pool_logits, labelled_prior, estimator=config.data.prior_estimator,
                                decision=config.data.prior_decision, held_out_logits=dev_logits,
-                               held_out_labels=dev_labels, held_out_at_random=config.data.dev_per_class is None,
-                               labelled_at_random=labelled_counts if config.data.labels_per_class is None else None,
+                               held_out_labels=dev_labels, held_out_at_random=config.data.dev_at_random,
+                               labelled_at_random=labelled_counts if config.data.labels_at_random else None,
                                known_prior=data.pool_prior, seed=config.train.seed)
         if not shift.departs_from(labelled_prior):
             log.warning("kept the labelled prior %s: the pool's prior estimate %s is within three times its spread under "

@@ -18,6 +18,7 @@ from textssl.data.view_cache import SOURCE_COLUMN as STRONG_SOURCE
 from textssl.data.views import PREFIX as STRONG_PREFIX
 from textssl.data.views import ImageViews, TextViews, ViewMaker, encode_strong_views, view_maker
 from textssl.errors import TextsslError
+from textssl.prior import observed_shares
 
 __all__ = ["BUILTIN_DATASETS", "Batch", "BatchStream", "ImageViews", "SSLData", "TextViews", "ViewMaker", "Views",
            "load_splits", "prepare_data", "sample_labelled", "view_maker"]
@@ -39,6 +40,10 @@ class SSLData:
     other methods never read them (7 MB and 0.15 s at a million texts)."""
     pool_prior: np.ndarray | None = None
     """The unlabelled pool's class shares when the recipe gives them (`data.class_prior`)."""
+    seen_prior: np.ndarray | None = None
+    """The pool's class shares as the labels drawn at random show them before training, where
+    the run decides with the pool's prior (`data.prior`): all of dev unless `data.dev_per_class`
+    draws it per class, and a `data.num_labels` draw; None without such labels."""
 
 
 def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], config: DataConfig, *, seed: int,
@@ -93,6 +98,12 @@ def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], config
     if config.dev_per_class is not None:
         dev = dev.select(sample_labelled(np.asarray(dev["label"]), names, per_class=config.dev_per_class, seed=seed,
                                          field="data.dev_per_class", where="dev split"))
+    random_counts = np.zeros(len(names))
+    if config.decides_with_pool_prior(every_label):
+        if config.dev_at_random:
+            random_counts += np.bincount(dev["label"], minlength=len(names))
+        if config.labels_at_random:
+            random_counts += np.bincount(labels[labelled_rows], minlength=len(names))
     return SSLData(
         labelled=labelled,
         unlabelled=unlabelled,
@@ -102,4 +113,5 @@ def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], config
         unlabelled_truth=labels[unlabelled_rows],
         unlabelled_inputs=lambda: raw.select(unlabelled_rows).select_columns([input_column]),
         pool_prior=np.asarray(class_prior, dtype=np.float64) / sum(class_prior) if class_prior else None,
+        seen_prior=observed_shares(random_counts) if random_counts.sum() else None,
     )

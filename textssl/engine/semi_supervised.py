@@ -29,7 +29,8 @@ class SemiSupervisedTask(Task):
         self.unlabelled = (BatchStream(data.unlabelled, args.batch_size * args.uratio, (args.seed, 1), rank, world)
                            if algorithm.needs.unlabelled else None)
         labelled_counts = torch.bincount(torch.as_tensor(data.labelled["label"]), minlength=self.num_classes)
-        pool_prior = None if data.pool_prior is None else torch.as_tensor(data.pool_prior, dtype=torch.float32)
+        known = data.pool_prior if data.pool_prior is not None else data.seen_prior
+        pool_prior = None if known is None else torch.as_tensor(known, dtype=torch.float32)
         algorithm.setup(model, RunContext(self.num_classes, len(data.unlabelled), labelled_counts,
                                           gather=accelerator.gather, num_processes=world, process_index=rank,
                                           pool_prior=pool_prior, label_names=data.label_names,
