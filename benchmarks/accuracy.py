@@ -300,34 +300,46 @@ def protocol_table(rows: list[dict]) -> str:
 
 def prior_table(rows: list[dict]) -> str:
     """Per run deciding with the pool's estimated prior (`data.prior=estimated`): on how many
-    seeds the decision moved, its test accuracy and macro-F1 beside the same models' with the
-    labelled draw's prior (paired by seed: one run gives both; a seed whose estimate was kept
-    out counts as no change), at the selected and at the final step, against the majority rate;
-    and how far the predicted shares fell from the pool's (mean and worst, over classes and seeds)."""
-    groups: dict[tuple, list[dict]] = {}
+    seeds the decision moved, its test accuracy and macro-F1 beside the labelled prior's, paired
+    by seed, at the selected and at the final step, against the majority rate; and how far the
+    predicted shares fell from the pool's (mean and worst, over classes and seeds). The labelled
+    prior's side is the run with `data.prior=labelled` and otherwise the same where the file has
+    it (alignment, too, follows `data.prior`), else the same models decided with the labelled
+    draw's prior (a seed whose estimate was kept out counts as no change)."""
+    groups: dict[tuple, dict[int, dict]] = {}
     for row in rows:
-        if "data.prior=estimated" in row["overrides"]:
-            groups.setdefault((row["recipe"], *row["overrides"]), []).append(row)
+        groups.setdefault((row["recipe"], *row["overrides"]), {})[row["seed"]] = row
 
-    def paired(members: list[dict], suffix: str, metric: str) -> str:
-        moved = [m[f"test_{metric}{suffix}"] for m in members]
-        kept = [(m[f"test{suffix}_labelled_prior"] or {}).get(metric, m[f"test_{metric}{suffix}"]) for m in members]
-        gains = [a - b for a, b in zip(moved, kept)]
-        return f"{statistics.mean(moved):.3f} | {statistics.mean(kept):.3f} | {statistics.mean(gains):+.3f}"
+    lines = ["| run | seeds | moved | labelled side | majority rate | accuracy, pool's prior | labelled prior | gain "
+             "| macro-F1, pool's prior | labelled prior | gain | final step: accuracy | labelled prior | gain "
+             "| predicted shares off the pool's (mean / worst) | final step |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, by_seed in groups.items():
+        if "data.prior=estimated" not in key:
+            continue
+        partner = groups.get(tuple(item.replace("data.prior=estimated", "data.prior=labelled") for item in key), {})
+        members = [by_seed[seed] for seed in sorted(by_seed)]
 
-    def off(members: list[dict], field: str) -> str:
-        gaps = [max(abs(a - b) for a, b in zip(m[field], m["pool_prior"])) for m in members]
-        return f"{statistics.mean(gaps):.3f} / {max(gaps):.3f}"
+        def labelled(row: dict, suffix: str, metric: str) -> float:
+            if row["seed"] in partner:
+                return partner[row["seed"]][f"test_{metric}{suffix}"]
+            return (row[f"test{suffix}_labelled_prior"] or {}).get(metric, row[f"test_{metric}{suffix}"])
 
-    lines = ["| run | seeds | moved | majority rate | accuracy, pool's prior | labelled prior | gain | macro-F1, pool's "
-             "prior | labelled prior | gain | final step: accuracy | labelled prior | gain | predicted shares off "
-             "the pool's (mean / worst) | final step |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for (recipe, *overrides), members in groups.items():
-        lines.append(f"| {' '.join([recipe, *overrides])} | {','.join(str(m['seed']) for m in members)} "
-                     f"| {sum(m['prior'] == 'estimated' for m in members)} | {max(members[0]['pool_prior']):.3f} "
-                     f"| {paired(members, '', 'accuracy')} | {paired(members, '', 'macro_f1')} "
-                     f"| {paired(members, '_final', 'accuracy')} "
-                     f"| {off(members, 'predicted_share')} | {off(members, 'predicted_share_final')} |")
+        def paired(suffix: str, metric: str) -> str:
+            moved = [m[f"test_{metric}{suffix}"] for m in members]
+            kept = [labelled(m, suffix, metric) for m in members]
+            gain = statistics.mean(a - b for a, b in zip(moved, kept))
+            return f"{statistics.mean(moved):.3f} | {statistics.mean(kept):.3f} | {gain:+.3f}"
+
+        def off(field: str) -> str:
+            gaps = [max(abs(a - b) for a, b in zip(m[field], m["pool_prior"])) for m in members]
+            return f"{statistics.mean(gaps):.3f} / {max(gaps):.3f}"
+
+        side = "its own run" if all(m["seed"] in partner for m in members) else "the same models"
+        lines.append(f"| {' '.join(key)} | {','.join(str(m['seed']) for m in members)} "
+                     f"| {sum(m['prior'] == 'estimated' for m in members)} | {side} "
+                     f"| {max(members[0]['pool_prior']):.3f} | {paired('', 'accuracy')} | {paired('', 'macro_f1')} "
+                     f"| {paired('_final', 'accuracy')} | {off('predicted_share')} | {off('predicted_share_final')} |")
     return "\n".join(lines)
 
 
