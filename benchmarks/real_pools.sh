@@ -8,9 +8,11 @@
 # Per dataset, two labelled draws of the same size: 10 per class, and 10 x classes at random. Per
 # draw: SetFit and logistic regression (peers, no step to choose), `supervised` fine-tuning, and
 # `make train`'s recipe (SetFit's stage on the draw, then pseudo-labelling of a head over it).
-# Each textssl run decides with the pool's estimated prior (data.prior=estimated; its row also
-# holds the same model's test metrics with the labelled prior) and chooses its step on all of
-# dev or on 10 dev examples per class (every row also has the final step's figures).
+# The recipe runs with the pool's prior (data.prior=estimated: aligned to it and deciding with
+# it) and with the labelled draw's (data.prior=labelled); `supervised`, which aligns nothing,
+# runs once (its row also holds the same model's test metrics with the labelled prior). Each
+# chooses its step on all of dev or on 10 dev examples per class (every row also has the final
+# step's figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=("${@:-0 1 2 3 4}")
@@ -36,11 +38,15 @@ for D in "${DATASETS[@]}"; do
           $DRAW pretrain.seed="$S" pretrain.output_dir="$STAGE"
     done
     for SELECTION in "" "--dev-per-class 10"; do
+      for PRIOR in estimated labelled; do
+        python benchmarks/accuracy.py recipes/text/setfit_pseudo_label.yaml --seeds "${SEEDS[@]}" $SELECTION \
+            --grid "data.dataset=$D" $DRAW "model.name=pretrained/real_pools/$D-$NAME-seed{seed}/model" \
+            data.prior=$PRIOR --results "$R" --out "$O"
+      done
+    done
+    for SELECTION in "" "--dev-per-class 10"; do
       python benchmarks/accuracy.py recipes/text/supervised.yaml --seeds "${SEEDS[@]}" $SELECTION \
           --grid "data.dataset=$D" $DRAW data.prior=estimated --results "$R" --out "$O"
-      python benchmarks/accuracy.py recipes/text/setfit_pseudo_label.yaml --seeds "${SEEDS[@]}" $SELECTION \
-          --grid "data.dataset=$D" $DRAW "model.name=pretrained/real_pools/$D-$NAME-seed{seed}/model" \
-          data.prior=estimated --results "$R" --out "$O"
     done
   done
 done
