@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from textssl.config import DataConfig
 from textssl.recipe import load_config, load_pretrain_config
 from textssl.errors import TextsslError
 

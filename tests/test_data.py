@@ -241,4 +241,4 @@ def test_the_labels_drawn_at_random_show_the_pool_prior_before_training(sentimen
     both = dev + np.bincount(random_draw.labelled["label"], minlength=2)
     assert random_draw.seen_prior.tolist() == pytest.approx(((both + 1) / (both.sum() + 2)).tolist())
     assert seen(labels_per_class=4, prior="labelled") is None  # the run keeps the labelled prior
-    assert seen(labels_per_class=4, dev_per_class=2) is None  # no label was drawn at random
+    assert seen(labels_per_class=4, dev_per_class=2, prior="estimated") is None  # no label was drawn at random
