@@ -8,7 +8,7 @@ transformers pipeline, a noisy student's teacher, the Hub); `prior.json` beside 
 says what was folded in.
 
     calibration   T, b = argmin NLL(softmax(z / T + b)) on held-out labels    (BCTS, Alexandari et al. 2020)
-    EM            pi <- (sum_i normalise(q_i * pi / pi_ref) + n) / (N + |n|)  (Saerens et al. 2002; n: labels drawn at random)
+    EM            pi <- mean_i normalise(q_i * pi / pi_ref)                 (Saerens et al. 2002)
     BBSE          pi = pi_ref * C^-1 mu, C_ij = E_ref[q_i | y = j] pi_ref_j  (Lipton et al. 2018, soft)
     pooling       pi <- the model's pi and the shares of labels drawn at random, by inverse variance
     decision      shares: z' = z / T + b + d, d such that argmax z' gives each class its share pi of the pool
@@ -159,8 +159,9 @@ class PriorShift:
     calibrated) | shares: the offsets that give each class its share of the pool's predictions
     (where classes overlap, the Bayes rule gives the larger class more than its share)."""
     spread: float = 0.0
-    """The largest bootstrap standard deviation of a class share (resampling the pool and the
-    calibration set): how far the estimate can be trusted (`departs_from`)."""
+    """The largest standard deviation of a class share (from resampling the pool and the
+    calibration set; for EM at least its asymptotic one; pooled with the labels drawn at
+    random): how far the estimate can be trusted (`departs_from`)."""
 
     def departs_from(self, labelled_prior: np.ndarray) -> bool:
         """Whether the pool's prior differs from the labelled draw's by more than three times the
