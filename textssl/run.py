@@ -144,8 +144,8 @@ class Run:
                                labelled_at_random=labelled_counts if config.data.labels_at_random else None,
                                known_prior=data.pool_prior, seed=config.train.seed)
         if not shift.departs_from(labelled_prior):
-            log.warning("kept the labelled prior %s: the pool's prior estimate %s is within three times its spread under "
-                        "resampling (%.3f) of it; set data.class_prior if you know the shares",
+            log.warning("kept the labelled prior %s: the pool's prior estimate %s is within three times its spread "
+                        "(%.3f) of it; label dev at random, or set data.class_prior if you know the shares",
                         np.round(labelled_prior, 3).tolist(), np.round(shift.pool_prior, 3).tolist(), shift.spread)
             return None
         shift.fold_into(model, self.task.num_classes)
