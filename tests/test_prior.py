@@ -113,6 +113,7 @@ def test_labels_drawn_at_random_outweigh_a_model_that_cannot_tell_the_classes_ap
                             labelled_at_random=np.array([40, 160]), bootstrap=5)
     assert pooled.pool_prior[0] == pytest.approx(0.2, abs=0.03)
     assert pooled.spread < alone.spread / 3
+    assert (alone.observed, pooled.observed) == (0, 200)
     held_out_labels = rng.choice(2, size=1_000, p=[0.2, 0.8])
     from_dev = estimate_shift(useless(5_000), balanced, held_out_logits=useless(1_000),
                               held_out_labels=held_out_labels, held_out_at_random=True, bootstrap=5)

@@ -10,7 +10,7 @@ from huggingface_hub import HfApi, ModelCard
 
 from textssl.errors import TextsslError
 from textssl.inference import load_classifier, probabilities
-from textssl.push import build_upload, push
+from textssl.push import build_upload, push, source
 from textssl.run import run as train
 
 REPO = "someone/tiny-sentiment"
@@ -150,3 +150,10 @@ def test_an_image_run_pushes_and_its_folder_loads_back(tmp_path):
     images = np.round(load_digits().images[:8] * (255 / 16)).astype(np.uint8)[:, None]
     assert probabilities(load_classifier(folder), list(images), progress=False) == pytest.approx(
         probabilities(load_classifier(tmp_path / "run"), list(images), progress=False))
+
+
+def test_the_card_says_where_the_pool_prior_came_from():
+    assert source({"estimator": "given"}) == "given"
+    assert source({"estimator": "em", "observed": 361}) == ("estimated by EM from the model's predictions, pooled "
+                                                            "with 361 labels drawn at random")
+    assert source({"estimator": "bbse"}) == "estimated by BBSE from the model's predictions"  # a prior.json from before

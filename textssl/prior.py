@@ -158,6 +158,8 @@ class PriorShift:
     """bayes: the posteriors re-weighted to the pool's prior (the most accurate rule when they are
     calibrated) | shares: the offsets that give each class its share of the pool's predictions
     (where classes overlap, the Bayes rule gives the larger class more than its share)."""
+    observed: int = 0
+    """Labels drawn at random (all of dev, a random labelled draw) pooled into the estimate."""
     spread: float = 0.0
     """The largest standard deviation of a class share (from resampling the pool and the
     calibration set; for EM at least its asymptotic one; pooled with the labels drawn at
@@ -250,6 +252,7 @@ def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, esti
 
     everyone = np.arange(len(held_out_labels)) if labelled else None
     prior, reference, temperature, bias = fit(pool_logits, everyone)
+    counts = np.zeros(classes)
     if known_prior is not None:
         spread = np.zeros(classes)
     else:
@@ -260,7 +263,8 @@ def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, esti
         if estimator == "em":  # resampling cannot see a likelihood that is flat around the estimate
             posteriors = softmax(pool_logits / temperature + bias)
             spread = np.sqrt(np.maximum(spread ** 2, em_variance(posteriors, reference, prior)))
-        counts = np.zeros(classes) if labelled_at_random is None else np.asarray(labelled_at_random, dtype=float)
+        if labelled_at_random is not None:
+            counts = counts + labelled_at_random
         if held_out_at_random and labelled:
             counts = counts + np.bincount(held_out_labels, minlength=classes)
         if counts.sum():
@@ -269,4 +273,4 @@ def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, esti
                      else matching_offset(pool_logits / temperature + bias, prior))
     return PriorShift(pool_prior=prior.tolist(), reference_prior=reference.tolist(), offset=offset.tolist(),
                       temperature=temperature, estimator="given" if known_prior is not None else estimator,
-                      decision=decision, spread=float(spread.max()))
+                      decision=decision, observed=int(counts.sum()), spread=float(spread.max()))

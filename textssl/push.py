@@ -32,6 +32,14 @@ HUB_DATASETS = {"rotten_tomatoes": "cornell-movie-review-data/rotten_tomatoes",
                 "fashion_mnist": "zalando-datasets/fashion_mnist"}
 
 
+def source(prior: dict) -> str:
+    """Where the card's pool prior came from, in words."""
+    if prior["estimator"] == "given":
+        return "given"
+    pooled = f", pooled with {prior['observed']:,} labels drawn at random" if prior.get("observed") else ""
+    return f"estimated by {prior['estimator'].upper()} from the model's predictions{pooled}"
+
+
 def model_card(repo_id: str, config: dict, metrics: dict, kind: type[Classifier], labels: list[str],
                figure: str | None) -> ModelCard:
     data, algorithm, train = config["data"], config["algorithm"]["name"], config["train"]
@@ -56,7 +64,7 @@ def model_card(repo_id: str, config: dict, metrics: dict, kind: type[Classifier]
     prior = metrics.get("prior")
     decision = (f"- Decision rule: moved from the labelled draw's class shares to the unlabelled pool's, "
                 f"{', '.join(f'{name} {share:.3f}' for name, share in zip(labels, prior['pool_prior']))} "
-                f"({'given' if prior['estimator'] == 'given' else 'estimated by ' + prior['estimator'].upper()}; "
+                f"({source(prior)}; "
                 f"folded into the output layer, so every loader applies it; `prior.json`)\n" if prior else "")
     taught_by = config["algorithm"].get("teacher")
     teacher = f"; taught by the model of `{taught_by}` over the unlabelled examples" if taught_by else ""
