@@ -287,3 +287,4 @@ def test_an_estimate_of_the_pool_prior_within_its_spread_of_the_labelled_one_kee
     assert metrics["prior"] is None and not (config.output_dir / "model" / "prior.json").exists()
     assert metrics["test_labelled_prior"] is None
     assert "kept the labelled prior [0.5, 0.5]: the pool's prior estimate" in caplog.text
+    assert "is too uncertain to tell from it" in caplog.text

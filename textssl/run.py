@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 POOL_SAMPLE = 10_000
 """Unlabelled examples the pool's prior is estimated on: a share is then known to about half a point."""
+UNSTABLE = 0.1
+"""An estimate whose three spreads exceed this could hide a shift of ten points: kept out with a warning."""
 
 
 @dataclass
@@ -144,9 +146,13 @@ class Run:
                                labelled_at_random=labelled_counts if config.data.labels_at_random else None,
                                known_prior=data.pool_prior, seed=config.train.seed)
         if not shift.departs_from(labelled_prior):
-            log.warning("kept the labelled prior %s: the pool's prior estimate %s is within three times its spread "
-                        "(%.3f) of it; label dev at random, or set data.class_prior if you know the shares",
-                        np.round(labelled_prior, 3).tolist(), np.round(shift.pool_prior, 3).tolist(), shift.spread)
+            kept = (f"kept the labelled prior {np.round(labelled_prior, 3).tolist()}: the pool's prior estimate "
+                    f"{np.round(shift.pool_prior, 3).tolist()}")
+            if 3 * shift.spread > UNSTABLE:
+                log.warning("%s is too uncertain to tell from it (spread %.3f); label dev at random, or set "
+                            "data.class_prior if you know the shares", kept, shift.spread)
+            else:
+                log.info("%s agrees with it (within three times its spread, %.3f)", kept, shift.spread)
             return None
         shift.fold_into(model, self.task.num_classes)
         return shift
