@@ -44,7 +44,7 @@ class DataConfig:
     loaded | auto: estimated where labels are drawn per class (a balanced draw from a pool that
     need not be) and the pool's shares can be seen (`class_prior`, or a dev split drawn at
     random), else labelled (a random draw has the pool's shares; from the model alone, with 10
-    dev labels per class, six models' estimates of a 20 % share ranged from 0 to 100 %)."""
+    dev labels per class, nine models' estimates of a 20 % share ranged from 0 to 100 %)."""
     prior_estimator: str = "em"
     """em (Saerens et al. 2002) | bbse (black-box shift estimation, Lipton et al. 2018)."""
     prior_decision: str = "shares"
