@@ -345,8 +345,8 @@ def prior_table(rows: list[dict]) -> str:
 
 def report(rows: list[dict]) -> str:
     """The results file's table against `supervised`, and against `setfit` when a row is SetFit,
-    the protocol table when rows record one, and the prior table when runs estimate the pool's prior: every harness writing to one file writes the
-    same report."""
+    the protocol table when rows record one, and the prior table when runs estimate the pool's
+    prior: every harness writing to one file writes the same report."""
     baselines = ["supervised"] + (["setfit"] if any(row["recipe"] == "setfit" for row in rows) else [])
     tables = [table(rows, baseline) for baseline in baselines]
     if any("pool_prior" in row for row in rows):
