@@ -257,9 +257,12 @@ def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, esti
         spread = np.zeros(classes)
     else:
         rng = np.random.default_rng(seed)
-        spread = np.std([fit(pool_logits[rng.integers(0, len(pool_logits), len(pool_logits))],
-                             rng.integers(0, len(everyone), len(everyone)) if labelled else None)[0]
-                         for _ in range(bootstrap)], axis=0)
+        resampled = np.array([fit(pool_logits[rng.integers(0, len(pool_logits), len(pool_logits))],
+                                  rng.integers(0, len(everyone), len(everyone)) if labelled else None)[0]
+                              for _ in range(bootstrap)]).reshape(bootstrap, classes)
+        finite = resampled[np.isfinite(resampled).all(-1)]  # a resample's calibration can diverge
+        spread = (np.zeros(classes) if not bootstrap else finite.std(0) if len(finite) > 1
+                  else np.full(classes, np.inf))
         if estimator == "em":  # resampling cannot see a likelihood that is flat around the estimate
             posteriors = softmax(pool_logits / temperature + bias)
             spread = np.sqrt(np.maximum(spread ** 2, em_variance(posteriors, reference, prior)))
