@@ -49,7 +49,8 @@ def logits(folder: Path, scratch: Path) -> tuple[str, dict[str, np.ndarray]]:
     name = f"{folder.name.split('_data.')[0]}, {config.data.dataset}, data.prior={config.data.prior}"
     return name, {"pool": outputs(model, run.pool_sample, accelerator)[0], "dev": dev, "dev_labels": dev_labels,
                   "test": test, "test_labels": test_labels,
-                  "labelled": np.bincount(run.task.data.labelled["label"], minlength=run.task.num_classes)}
+                  "labelled": np.bincount(run.task.data.labelled["label"], minlength=run.task.num_classes),
+                  "labels_at_random": config.data.labels_at_random}
 
 
 def estimates(seen: dict[str, np.ndarray], per_class: int, draws: int = 3) -> dict[str, list[np.ndarray]]:
@@ -58,7 +59,8 @@ def estimates(seen: dict[str, np.ndarray], per_class: int, draws: int = 3) -> di
 
     def shift(rows: np.ndarray, at_random: bool) -> np.ndarray:
         return np.array(estimate_shift(seen["pool"], labelled_prior, held_out_logits=dev[rows],
-                                       held_out_labels=labels[rows], held_out_at_random=at_random).pool_prior)
+                                       held_out_labels=labels[rows],
+                                       observed=np.bincount(labels[rows], minlength=dev.shape[1]) if at_random else None).pool_prior)
 
     everyone = np.arange(len(labels))
     few = [np.concatenate([np.random.default_rng(draw).choice(np.flatnonzero(labels == label), per_class,

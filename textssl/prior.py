@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -211,21 +211,31 @@ def output_layer(model: nn.Module, num_classes: int) -> nn.Linear:
     return layers[-1]
 
 
+class Fit(NamedTuple):
+    """The model's estimate of the pool's prior, from its calibrated posteriors on the pool, which
+    are under `reference` (the calibration set's prior); the calibration is z / temperature + bias."""
+
+    prior: np.ndarray
+    posteriors: np.ndarray
+    reference: np.ndarray
+    temperature: float
+    bias: np.ndarray
+
+
 def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, estimator: str = "em",
                    decision: str = "shares", held_out_logits: np.ndarray | None = None,
-                   held_out_labels: np.ndarray | None = None, held_out_at_random: bool = False,
-                   labelled_at_random: np.ndarray | None = None, known_prior: np.ndarray | None = None,
-                   bootstrap: int = 20, seed: int = 0) -> PriorShift:
+                   held_out_labels: np.ndarray | None = None, observed: np.ndarray | None = None,
+                   known_prior: np.ndarray | None = None, bootstrap: int = 20, seed: int = 0) -> PriorShift:
     """The pool's prior from the model's logits on the pool, and the shift to it.
 
     With held-out labels the logits are calibrated on them first, and the posteriors are then
     under the held-out set's prior; without, the raw posteriors are read as under
     `reference_prior` (the labelled draw's). BBSE needs the held-out labels. Labels drawn at
-    random from the pool's distribution observe its prior directly: the held-out ones when
-    `held_out_at_random` (a dev split as given, not drawn per class), and the class counts
-    `labelled_at_random` of a random labelled draw. Their shares and the model's estimate are
-    pooled by inverse variance (the model's from resampling the pool and the held-out set), so
-    a model that tells the classes apart poorly, whose estimate wanders, weighs little. A
+    random from the pool's distribution (a dev split as given, not drawn per class; a random
+    labelled draw) observe its prior directly: their class counts `observed` and the model's
+    estimate are pooled by inverse variance (the model's from resampling the pool and the
+    held-out set), so a model that tells the classes apart poorly, whose estimate wanders,
+    weighs little. A
     `known_prior` (`data.class_prior`) is taken as it is; the logits are still calibrated.
     """
     labelled = held_out_labels is not None and len(held_out_labels) > 0
@@ -233,43 +243,38 @@ def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, esti
         raise TextsslError("data.prior_estimator=bbse needs held-out labels (a dev split); use em")
     classes = pool_logits.shape[1]
 
-    def fit(pool: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-        """The model's prior, the reference prior, the temperature and the calibration's bias."""
+    def fit(pool: np.ndarray, rows: np.ndarray | None) -> Fit:
         if not labelled:
-            prior = normalise(known_prior) if known_prior is not None else em_prior(softmax(pool), reference_prior)
-            return prior, reference_prior, 1.0, np.zeros(classes)
+            posteriors = softmax(pool, axis=-1)
+            prior = normalise(known_prior) if known_prior is not None else em_prior(posteriors, reference_prior)
+            return Fit(prior, posteriors, reference_prior, 1.0, np.zeros(classes))
         logits, labels = held_out_logits[rows], held_out_labels[rows]
         temperature, bias = calibrate(logits, labels)
         reference = normalise(np.bincount(labels, minlength=classes) / len(labels))
-        posteriors = softmax(pool / temperature + bias)
+        posteriors = softmax(pool / temperature + bias, axis=-1)
         if known_prior is not None:
             prior = normalise(known_prior)
         elif estimator == "em":
             prior = em_prior(posteriors, reference)
         else:
-            prior = bbse_prior(softmax(logits / temperature + bias), labels, posteriors)
-        return prior, reference, temperature, bias
+            prior = bbse_prior(softmax(logits / temperature + bias, axis=-1), labels, posteriors)
+        return Fit(prior, posteriors, reference, temperature, bias)
 
     everyone = np.arange(len(held_out_labels)) if labelled else None
-    prior, reference, temperature, bias = fit(pool_logits, everyone)
-    counts = np.zeros(classes)
+    prior, posteriors, reference, temperature, bias = fit(pool_logits, everyone)
+    counts = np.zeros(classes) if observed is None or known_prior is not None else np.asarray(observed, float)
     if known_prior is not None:
         spread = np.zeros(classes)
     else:
         rng = np.random.default_rng(seed)
         resampled = np.array([fit(pool_logits[rng.integers(0, len(pool_logits), len(pool_logits))],
-                                  rng.integers(0, len(everyone), len(everyone)) if labelled else None)[0]
+                                  rng.integers(0, len(everyone), len(everyone)) if labelled else None).prior
                               for _ in range(bootstrap)]).reshape(bootstrap, classes)
         finite = resampled[np.isfinite(resampled).all(-1)]  # a resample's calibration can diverge
         spread = (np.zeros(classes) if not bootstrap else finite.std(0) if len(finite) > 1
                   else np.full(classes, np.inf))
         if estimator == "em":  # resampling cannot see a likelihood that is flat around the estimate
-            posteriors = softmax(pool_logits / temperature + bias)
             spread = np.sqrt(np.maximum(spread ** 2, em_variance(posteriors, reference, prior)))
-        if labelled_at_random is not None:
-            counts = counts + labelled_at_random
-        if held_out_at_random and labelled:
-            counts = counts + np.bincount(held_out_labels, minlength=classes)
         if counts.sum():
             prior, spread = pooled(prior, spread, counts)
     offset = bias + (np.log(prior) - np.log(reference) if decision == "bayes"

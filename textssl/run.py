@@ -138,12 +138,10 @@ class Run:
             return None
         pool_logits, _ = outputs(model, self.pool_sample, accelerator)
         dev_logits, dev_labels = outputs(model, self.dev_loader, accelerator)
-        labelled_counts = np.bincount(data.labelled["label"], minlength=self.task.num_classes)
-        labelled_prior = labelled_counts / labelled_counts.sum()
+        labelled_prior = np.bincount(data.labelled["label"], minlength=self.task.num_classes) / len(data.labelled)
         shift = estimate_shift(pool_logits, labelled_prior, estimator=config.data.prior_estimator,
                                decision=config.data.prior_decision, held_out_logits=dev_logits,
-                               held_out_labels=dev_labels, held_out_at_random=config.data.dev_at_random,
-                               labelled_at_random=labelled_counts if config.data.labels_at_random else None,
+                               held_out_labels=dev_labels, observed=data.random_counts,
                                known_prior=data.pool_prior, seed=config.train.seed)
         if not shift.departs_from(labelled_prior):
             kept = (f"kept the labelled prior {np.round(labelled_prior, 3).tolist()}: the pool's prior estimate "

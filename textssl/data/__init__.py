@@ -40,10 +40,15 @@ class SSLData:
     other methods never read them (7 MB and 0.15 s at a million texts)."""
     pool_prior: np.ndarray | None = None
     """The unlabelled pool's class shares when the recipe gives them (`data.class_prior`)."""
-    seen_prior: np.ndarray | None = None
-    """The pool's class shares as the labels drawn at random show them before training, where
-    the run decides with the pool's prior (`data.prior`): all of dev unless `data.dev_per_class`
-    draws it per class, and a `data.num_labels` draw; None without such labels."""
+    random_counts: np.ndarray | None = None
+    """The class counts of the labels drawn at random from the pool's distribution (all of dev
+    unless `data.dev_per_class` draws it per class, and a `data.num_labels` draw), where the run
+    decides with the pool's prior (`data.prior`); None otherwise, or without such labels."""
+
+    @property
+    def seen_prior(self) -> np.ndarray | None:
+        """The pool's class shares as the labels drawn at random show them before training."""
+        return None if self.random_counts is None else observed_shares(self.random_counts)
 
 
 def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], config: DataConfig, *, seed: int,
@@ -113,5 +118,5 @@ def prepare_data(splits: DatasetDict, preprocess: Callable[[dict], dict], config
         unlabelled_truth=labels[unlabelled_rows],
         unlabelled_inputs=lambda: raw.select(unlabelled_rows).select_columns([input_column]),
         pool_prior=np.asarray(class_prior, dtype=np.float64) / sum(class_prior) if class_prior else None,
-        seen_prior=observed_shares(random_counts) if random_counts.sum() else None,
+        random_counts=random_counts if random_counts.sum() else None,
     )
