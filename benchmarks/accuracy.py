@@ -21,6 +21,7 @@ over. `--jobs N` runs N at a time (on CPU each gets its share of the cores).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -58,6 +59,10 @@ def code_version() -> str:
     return found.stdout.strip() if found.returncode == 0 else ""
 
 
+NAME_LIMIT = 240
+"""File systems take 255 bytes per name."""
+
+
 def for_seed(override: str, seed: int) -> str:
     """`{seed}` in an override becomes the run's seed, e.g. a per-seed pretrained encoder:
     ``model.name=pretrained/labelled_pairs-rotten_tomatoes-seed{seed}/model``."""
@@ -67,8 +72,12 @@ def for_seed(override: str, seed: int) -> str:
 def run_folder_name(key: str, seed: int) -> str:
     """One folder name per run, `{seed}` filled in (a later run may name it as its teacher):
     ``pseudo_label seed=1 model.name=pretrained/pairs-seed{seed}/model`` →
-    ``pseudo_label_seed-1_model.name-pretrained+pairs-seed1+model``."""
-    return for_seed(key, seed).replace(" ", "_").replace("=", "-").replace("/", "+")
+    ``pseudo_label_seed-1_model.name-pretrained+pairs-seed1+model``; past `NAME_LIMIT`
+    characters, cut there and told apart by a hash of the whole name."""
+    name = for_seed(key, seed).replace(" ", "_").replace("=", "-").replace("/", "+")
+    if len(name) <= NAME_LIMIT:
+        return name
+    return f"{name[:NAME_LIMIT - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def load_results(path: Path) -> dict[str, dict]:

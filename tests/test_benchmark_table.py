@@ -103,6 +103,13 @@ def test_a_seed_placeholder_becomes_the_runs_seed():
     assert accuracy.run_folder_name(key, 1) == "pseudo_label_seed-1_model.name-pretrained+pairs-seed1+model"
 
 
+def test_a_long_run_name_is_cut_to_a_name_the_file_system_takes_and_stays_apart_from_its_neighbours():
+    long = "setfit_pseudo_label seed={seed} model.name=pretrained/" + "x" * 200 + "/model data.prior="
+    names = {accuracy.run_folder_name(long + prior, 0) for prior in ("estimated", "labelled")}
+    assert len(names) == 2 and all(len(name) == accuracy.NAME_LIMIT for name in names)
+    assert accuracy.run_folder_name(long + "labelled", 0) in names  # the same run, the same folder
+
+
 def test_a_row_from_before_the_dataset_was_recorded_pairs_with_any_dataset():
     old = result("supervised", 0, 0.60)  # no `dataset` field
     new = {**result("softmatch", 0, 0.62), "dataset": "rotten_tomatoes"}

@@ -236,8 +236,7 @@ def test_the_labels_drawn_at_random_show_the_pool_prior_before_training(sentimen
         return prepare_data(splits, length, DataConfig(**options), seed=0).seen_prior
 
     assert seen(labels_per_class=4).tolist() == pytest.approx(((dev + 1) / (dev.sum() + 2)).tolist())
-    random_draw = prepare_data(splits, length, DataConfig(labels_per_class=None, num_labels=6, prior="estimated"),
-                               seed=0)
+    random_draw = prepare_data(splits, length, DataConfig(labels_per_class=None, num_labels=6), seed=0)
     both = dev + np.bincount(random_draw.labelled["label"], minlength=2)
     assert random_draw.seen_prior.tolist() == pytest.approx(((both + 1) / (both.sum() + 2)).tolist())
     assert seen(labels_per_class=4, prior="labelled") is None  # the run keeps the labelled prior

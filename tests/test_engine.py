@@ -280,11 +280,13 @@ def test_the_pool_prior_is_folded_into_the_saved_model(tiny_config):
         assert prior[key] == pytest.approx(metrics["prior"][key], abs=1e-5)
 
 
-def test_an_estimate_of_the_pool_prior_within_its_spread_of_the_labelled_one_keeps_that(tiny_config, caplog):
-    """The tiny model's estimate from 20 dev texts is too uncertain to tell from 50 / 50."""
-    config = tiny_config("train.max_steps=24", "train.eval_every=4", "train.learning_rate=3e-3", "data.prior=estimated")
+def test_an_estimate_of_the_pool_prior_within_its_spread_of_the_model_s_shares_keeps_its_decision(tiny_config, caplog):
+    """The tiny model's own estimate, calibrated on 5 dev texts per class, is too uncertain to tell
+    from what it predicts."""
+    config = tiny_config("train.max_steps=24", "train.eval_every=4", "train.learning_rate=3e-3", "data.prior=estimated",
+                         "data.dev_per_class=5")
     metrics = train(config)
     assert metrics["prior"] is None and not (config.output_dir / "model" / "prior.json").exists()
     assert metrics["test_labelled_prior"] is None
-    assert "kept the labelled prior [0.5, 0.5]: the pool's prior estimate" in caplog.text
-    assert "is too uncertain to tell from it" in caplog.text
+    assert "kept the model's decision: the pool's prior estimate" in caplog.text
+    assert "and the shares the model predicts on the pool" in caplog.text and "too close for its spread" in caplog.text

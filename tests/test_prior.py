@@ -131,6 +131,22 @@ def test_a_model_that_tells_the_classes_apart_outweighs_a_few_random_labels():
     assert np.abs(np.array(shift.pool_prior) - true).max() < 0.02
 
 
+def test_a_model_that_predicts_the_larger_class_only_is_moved_though_its_draw_had_the_pool_prior():
+    rng, pool_prior = np.random.default_rng(13), np.array([0.2, 0.8])
+    labels = lambda size: rng.choice(2, size=size, p=pool_prior)  # noqa: E731
+
+    def biased(truth: np.ndarray) -> np.ndarray:  # the smaller class's logit never reaches the larger's
+        return np.stack([(truth == 0) - 1.6, np.zeros(len(truth))], -1) + rng.normal(0, 0.3, (len(truth), 2))
+
+    pool, dev_labels, test_labels = labels(5_000), labels(500), labels(5_000)
+    shift = estimate_shift(biased(pool), pool_prior, held_out_logits=biased(dev_labels), held_out_labels=dev_labels,
+                           observed=np.bincount(dev_labels) + np.array([4, 16]), bootstrap=5)
+    predicted = np.bincount(biased(pool).argmax(-1), minlength=2) / len(pool)
+    assert predicted[0] < 0.03 and not shift.departs_from(pool_prior) and shift.departs_from(predicted)
+    moved = np.bincount(shift.adjust(biased(test_labels)).argmax(-1), minlength=2) / len(test_labels)
+    assert moved[0] == pytest.approx(0.2, abs=0.03)
+
+
 def test_the_shares_rule_gives_each_class_its_share_where_the_margins_are_narrow():
     logits = np.random.default_rng(12).normal([0.0, 1.4], 0.05, size=(5_000, 2))  # every margin within 0.4 of -1.4
     shares = np.bincount((logits + matching_offset(logits, np.array([0.2, 0.8]))).argmax(-1), minlength=2) / 5_000

@@ -165,10 +165,11 @@ class PriorShift:
     calibration set; for EM at least its asymptotic one; pooled with the labels drawn at
     random): how far the estimate can be trusted (`departs_from`)."""
 
-    def departs_from(self, labelled_prior: np.ndarray) -> bool:
-        """Whether the pool's prior differs from the labelled draw's by more than three times the
-        estimate's spread: evidence enough to move the decision (a given prior always is)."""
-        return self.estimator == "given" or np.abs(np.asarray(self.pool_prior) - labelled_prior).max() > 3 * self.spread
+    def departs_from(self, shares: np.ndarray) -> bool:
+        """Whether the pool's prior differs from `shares` (what the model predicts on the pool, or
+        the prior it was trained under) by more than three times the estimate's spread: evidence
+        enough to move the decision (a given prior always is)."""
+        return self.estimator == "given" or np.abs(np.asarray(self.pool_prior) - shares).max() > 3 * self.spread
 
     def adjust(self, logits: np.ndarray) -> np.ndarray:
         return logits / self.temperature + np.asarray(self.offset)

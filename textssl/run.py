@@ -132,7 +132,8 @@ class Run:
         """Estimate the pool's prior from `model`'s logits on (a sample of) the pool, calibrated on
         the dev labels, with the labels drawn at random (all of dev, a random labelled draw) as
         observations of it, and fold the shift to it into `model`'s output layer; None when
-        `data.prior` keeps the labelled prior, or the estimate is too uncertain to tell the two apart."""
+        `data.prior` keeps the labelled prior, or the estimate is too uncertain to tell from what the
+        model does now (see `departs_from`)."""
         config, data, accelerator = self.config, self.task.data, self.trainer.accelerator
         if not config.data.decides_with_pool_prior(self.task.algorithm.needs.every_label):
             return None
@@ -143,14 +144,18 @@ class Run:
                                decision=config.data.prior_decision, held_out_logits=dev_logits,
                                held_out_labels=dev_labels, observed=data.random_counts,
                                known_prior=data.pool_prior, seed=config.train.seed)
-        if not shift.departs_from(labelled_prior):
-            kept = (f"kept the labelled prior {np.round(labelled_prior, 3).tolist()}: the pool's prior estimate "
-                    f"{np.round(shift.pool_prior, 3).tolist()}")
+        predicted = np.bincount(pool_logits.argmax(-1), minlength=self.task.num_classes) / len(pool_logits)
+        # The shares rule moves what the model predicts; the Bayes rule, the prior it was trained under.
+        now, which = ((predicted, "the shares the model predicts on the pool") if config.data.prior_decision == "shares"
+                      else (labelled_prior, "the labelled prior"))
+        if not shift.departs_from(now):
+            kept = (f"kept the model's decision: the pool's prior estimate {np.round(shift.pool_prior, 3).tolist()} "
+                    f"and {which}, {np.round(now, 3).tolist()},")
             if 3 * shift.spread > UNSTABLE:
-                log.warning("%s is too uncertain to tell from it (spread %.3f); label dev at random, or set "
+                log.warning("%s are too close for its spread (%.3f) to tell apart; label dev at random, or set "
                             "data.class_prior if you know the shares", kept, shift.spread)
             else:
-                log.info("%s agrees with it (within three times its spread, %.3f)", kept, shift.spread)
+                log.info("%s agree (within three times its spread, %.3f)", kept, shift.spread)
             return None
         shift.fold_into(model, self.task.num_classes)
         return shift
