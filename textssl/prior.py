@@ -236,8 +236,8 @@ def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, esti
     labelled draw) observe its prior directly: their class counts `observed` and the model's
     estimate are pooled by inverse variance (the model's from resampling the pool and the
     held-out set), so a model that tells the classes apart poorly, whose estimate wanders,
-    weighs little. A
-    `known_prior` (`data.class_prior`) is taken as it is; the logits are still calibrated.
+    weighs little. A `known_prior` (`data.class_prior`) is taken as it is; the logits are still
+    calibrated.
     """
     labelled = held_out_labels is not None and len(held_out_labels) > 0
     if estimator == "bbse" and not labelled and known_prior is None:
