@@ -54,7 +54,8 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=Path("benchmarks/out/decision_rules"))
     args = parser.parse_args()
     header = " | ".join(f"{rule}: accuracy / macro-F1 / first share" for rule in RULES)
-    lines = [TITLE, "", f"| run | majority rate | guard moves | {header} |", "|---|---|---|" + "---|" * len(RULES)]
+    lines = [TITLE, "", f"| run | draw | majority rate | guard moves | {header} |",
+             "|---|---|---|---|" + "---|" * len(RULES)]
     for folder in args.runs:
         if not (folder / "metrics.json").is_file():
             print(f"{folder}: not a finished run, skipped", flush=True)
@@ -65,7 +66,8 @@ def main() -> None:
         cells = [f"{(predicted == truth).mean():.3f} / {f1_score(truth, predicted, average='macro'):.3f} / "
                  f"{(predicted == 0).mean():.2f}" for predicted in predictions.values()]
         majority = np.bincount(truth).max() / len(truth)
-        lines.append(f"| {name} | {majority:.3f} | {'yes' if moves else 'no'} | {' | '.join(cells)} |")
+        draw = "random" if seen["labels_at_random"] else "per_class"
+        lines.append(f"| {name} | {draw} | {majority:.3f} | {'yes' if moves else 'no'} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
     args.out.write_text("\n".join(lines) + "\n")
 
