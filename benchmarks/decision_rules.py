@@ -36,12 +36,10 @@ TITLE = ("Each decision rule forced on the models of finished runs, with the poo
 def decided(seen: dict[str, np.ndarray]) -> tuple[bool, dict[str, np.ndarray]]:
     """Whether the guard moves the default (`shares`) decision, and the test predictions under each rule."""
     labelled_prior = seen["labelled"] / seen["labelled"].sum()
-    observed = np.bincount(seen["dev_labels"], minlength=len(labelled_prior)) + (
-        seen["labelled"] if seen["labels_at_random"] else 0)
     predictions, shifts = {"kept": seen["test"].argmax(-1)}, {}
     for rule in RULES[1:]:
         shifts[rule] = estimate_shift(seen["pool"], labelled_prior, decision=rule, held_out_logits=seen["dev"],
-                                      held_out_labels=seen["dev_labels"], observed=observed)
+                                      held_out_labels=seen["dev_labels"], observed=seen["random_counts"])
         predictions[rule] = shifts[rule].adjust(seen["test"]).argmax(-1)
     predicted = np.bincount(seen["pool"].argmax(-1), minlength=len(labelled_prior)) / len(seen["pool"])
     return shifts["shares"].departs_from(predicted), predictions
@@ -60,7 +58,7 @@ def main() -> None:
         if not (folder / "metrics.json").is_file():
             print(f"{folder}: not a finished run, skipped", flush=True)
             continue
-        name, seen = logits(folder, args.scratch)
+        name, seen = logits(folder, args.scratch, "data.prior=estimated")  # the labels drawn at random, counted as then
         truth = seen["test_labels"]
         moves, predictions = decided(seen)
         cells = [f"{(predicted == truth).mean():.3f} / {f1_score(truth, predicted, average='macro'):.3f} / "

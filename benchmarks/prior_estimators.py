@@ -35,9 +35,11 @@ TITLE = ("The pool's prior from the model alone (EM, calibrated on dev), pooled 
          "`benchmarks/prior_estimators.py`.")
 
 
-def logits(folder: Path, scratch: Path) -> tuple[str, dict[str, np.ndarray]]:
-    """The run's name and its best model's logits on the pool sample, dev and test."""
-    config = load_config(folder / "config.yaml", [f"train.output_dir={scratch}", "train.progress_bar=false"])
+def logits(folder: Path, scratch: Path, *overrides: str) -> tuple[str, dict[str, np.ndarray]]:
+    """The run's name and its best model's logits on the pool sample, dev and test, its config
+    changed by `overrides`."""
+    config = load_config(folder / "config.yaml", [f"train.output_dir={scratch}", "train.progress_bar=false",
+                                                  *overrides])
     run = build_run(config)
     run.trainer.backbone.load_weights(folder / "model")
     shift = PriorShift.read(folder / "model")
@@ -50,7 +52,7 @@ def logits(folder: Path, scratch: Path) -> tuple[str, dict[str, np.ndarray]]:
     return name, {"pool": outputs(model, run.pool_sample, accelerator)[0], "dev": dev, "dev_labels": dev_labels,
                   "test": test, "test_labels": test_labels,
                   "labelled": np.bincount(run.task.data.labelled["label"], minlength=run.task.num_classes),
-                  "labels_at_random": config.data.labels_at_random}
+                  "labels_at_random": config.data.labels_at_random, "random_counts": run.task.data.random_counts}
 
 
 def estimates(seen: dict[str, np.ndarray], per_class: int, draws: int = 3) -> dict[str, list[np.ndarray]]:
@@ -58,9 +60,9 @@ def estimates(seen: dict[str, np.ndarray], per_class: int, draws: int = 3) -> di
     dev, labels = seen["dev"], seen["dev_labels"]
 
     def shift(rows: np.ndarray, at_random: bool) -> np.ndarray:
+        observed = np.bincount(labels[rows], minlength=dev.shape[1]) if at_random else None
         return np.array(estimate_shift(seen["pool"], labelled_prior, held_out_logits=dev[rows],
-                                       held_out_labels=labels[rows],
-                                       observed=np.bincount(labels[rows], minlength=dev.shape[1]) if at_random else None).pool_prior)
+                                       held_out_labels=labels[rows], observed=observed).pool_prior)
 
     everyone = np.arange(len(labels))
     few = [np.concatenate([np.random.default_rng(draw).choice(np.flatnonzero(labels == label), per_class,
