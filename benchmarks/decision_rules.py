@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from prior_estimators import logits
-from textssl.prior import estimate_shift
+from textssl.prior import estimate_shift, predicted_shares
 
 RULES = ("kept", "shares", "bayes")
 TITLE = ("Each decision rule forced on the models of finished runs, with the pool's prior estimated as under "
@@ -41,8 +41,7 @@ def decided(seen: dict[str, np.ndarray]) -> tuple[bool, dict[str, np.ndarray]]:
         shifts[rule] = estimate_shift(seen["pool"], labelled_prior, decision=rule, held_out_logits=seen["dev"],
                                       held_out_labels=seen["dev_labels"], observed=seen["random_counts"])
         predictions[rule] = shifts[rule].adjust(seen["test"]).argmax(-1)
-    predicted = np.bincount(seen["pool"].argmax(-1), minlength=len(labelled_prior)) / len(seen["pool"])
-    return shifts["shares"].departs_from(predicted), predictions
+    return shifts["shares"].departs_from(predicted_shares(seen["pool"])), predictions
 
 
 def main() -> None:

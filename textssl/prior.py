@@ -44,6 +44,11 @@ def normalise(shares: np.ndarray) -> np.ndarray:
     return shares / shares.sum()
 
 
+def predicted_shares(logits: np.ndarray) -> np.ndarray:
+    """The share of each class among the argmax decisions on `logits` (rows x classes)."""
+    return np.bincount(logits.argmax(-1), minlength=logits.shape[-1]) / len(logits)
+
+
 def calibrate(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Bias-corrected temperature scaling: the T and b that minimise the NLL of
     softmax(logits / T + b) on held-out labelled examples."""
@@ -132,7 +137,7 @@ def matching_offset(logits: np.ndarray, prior: np.ndarray, iterations: int = 100
         for label in range(len(prior)):
             rivals = np.delete(logits + offset, label, axis=1).max(-1)
             offset[label] = -np.quantile(logits[:, label] - rivals, 1 - prior[label])
-        shares = np.bincount((logits + offset).argmax(-1), minlength=len(prior)) / len(logits)
+        shares = predicted_shares(logits + offset)
         gap = np.abs(shares - prior).max()
         if gap < best_gap:
             best, best_gap = offset.copy(), gap

@@ -32,7 +32,7 @@ from textssl.engine.semi_supervised import SemiSupervisedTask
 from textssl.engine.trainer import Trainer, make_accelerator, open_run_folder
 from textssl.errors import TextsslError
 from textssl.models import Classifier, build_backbone
-from textssl.prior import PriorShift, estimate_shift
+from textssl.prior import PriorShift, estimate_shift, predicted_shares
 from textssl.recipe import load_config
 
 log = logging.getLogger(__name__)
@@ -144,9 +144,8 @@ class Run:
                                decision=config.data.prior_decision, held_out_logits=dev_logits,
                                held_out_labels=dev_labels, observed=data.random_counts,
                                known_prior=data.pool_prior, seed=config.train.seed)
-        predicted = np.bincount(pool_logits.argmax(-1), minlength=self.task.num_classes) / len(pool_logits)
         # The shares rule moves what the model predicts; the Bayes rule, the prior it was trained under.
-        now, which = ((predicted, "the shares the model predicts on the pool") if config.data.prior_decision == "shares"
+        now, which = ((predicted_shares(pool_logits), "the shares the model predicts on the pool") if config.data.prior_decision == "shares"
                       else (labelled_prior, "the labelled prior"))
         if not shift.departs_from(now):
             kept = (f"kept the model's decision: the pool's prior estimate {np.round(shift.pool_prior, 3).tolist()} "
