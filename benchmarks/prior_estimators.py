@@ -48,7 +48,9 @@ def logits(folder: Path, scratch: Path, *overrides: str) -> tuple[str, dict[str,
     model, accelerator = run.trainer.model, run.trainer.accelerator
     dev, dev_labels = outputs(model, run.dev_loader, accelerator)
     test, test_labels = outputs(model, run.test_loader, accelerator)
-    name = f"{folder.name.split('_data.')[0]}, {config.data.dataset}, data.prior={config.data.prior}"
+    run_name = (f"{folder.parent.name.split('_data.')[0]} {folder.name}" if folder.name.startswith("round-")
+                else folder.name.split('_data.')[0])
+    name = f"{run_name}, {config.data.dataset}, data.prior={config.data.prior}"
     return name, {"pool": outputs(model, run.pool_sample, accelerator)[0], "dev": dev, "dev_labels": dev_labels,
                   "test": test, "test_labels": test_labels,
                   "labelled": np.bincount(run.task.data.labelled["label"], minlength=run.task.num_classes),
