@@ -310,7 +310,8 @@ def protocol_table(rows: list[dict]) -> str:
 def prior_table(rows: list[dict]) -> str:
     """Per run deciding with the pool's estimated prior (`data.prior=estimated`): on how many
     seeds the decision moved, its test accuracy and macro-F1 beside the labelled prior's, paired
-    by seed, at the selected and at the final step, against the majority rate; and how far the
+    by seed, at the selected and at the final step, against the majority rate (and on how many
+    seeds the selected step reaches it); and how far the
     predicted shares fell from the pool's (mean and worst, over classes and seeds). The labelled
     prior's side is the run with `data.prior=labelled` and otherwise the same where the file has
     it (alignment, too, follows `data.prior`), else the same models decided with the labelled
@@ -319,10 +320,10 @@ def prior_table(rows: list[dict]) -> str:
     for row in rows:
         groups.setdefault((row["recipe"], *row["overrides"]), {})[row["seed"]] = row
 
-    lines = ["| run | seeds | moved | labelled side | majority rate | accuracy, pool's prior | labelled prior | gain "
-             "| macro-F1, pool's prior | labelled prior | gain | final step: accuracy | labelled prior | gain "
-             "| predicted shares off the pool's (mean / worst) | final step |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | seeds | moved | labelled side | majority rate | seeds at or above it | accuracy, pool's prior "
+             "| labelled prior | gain | macro-F1, pool's prior | labelled prior | gain | final step: accuracy "
+             "| labelled prior | gain | predicted shares off the pool's (mean / worst) | final step |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, by_seed in groups.items():
         if "data.prior=estimated" not in key:
             continue
@@ -345,9 +346,11 @@ def prior_table(rows: list[dict]) -> str:
             return f"{statistics.mean(gaps):.3f} / {max(gaps):.3f}"
 
         side = "its own run" if all(m["seed"] in partner for m in members) else "the same models"
+        majority = max(members[0]["pool_prior"])
         lines.append(f"| {' '.join(key)} | {','.join(str(m['seed']) for m in members)} "
-                     f"| {sum(m['prior'] == 'estimated' for m in members)} | {side} "
-                     f"| {max(members[0]['pool_prior']):.3f} | {paired('', 'accuracy')} | {paired('', 'macro_f1')} "
+                     f"| {sum(m['prior'] == 'estimated' for m in members)} | {side} | {majority:.3f} "
+                     f"| {sum(m['test_accuracy'] >= majority for m in members)}/{len(members)} "
+                     f"| {paired('', 'accuracy')} | {paired('', 'macro_f1')} "
                      f"| {paired('_final', 'accuracy')} | {off('predicted_share')} | {off('predicted_share_final')} |")
     return "\n".join(lines)
 
