@@ -311,11 +311,11 @@ def prior_table(rows: list[dict]) -> str:
     """Per run deciding with the pool's estimated prior (`data.prior=estimated`): on how many
     seeds the decision moved, its test accuracy and macro-F1 beside the labelled prior's, paired
     by seed, at the selected and at the final step, against the majority rate (and on how many
-    seeds the selected step reaches it); and how far the
-    predicted shares fell from the pool's (mean and worst, over classes and seeds). The labelled
-    prior's side is the run with `data.prior=labelled` and otherwise the same where the file has
-    it (alignment, too, follows `data.prior`), else the same models decided with the labelled
-    draw's prior (a seed whose estimate was kept out counts as no change)."""
+    seeds the selected step reaches it); and how far the predicted shares fell from the pool's
+    (mean and worst, over classes and seeds). The labelled prior's side is the run with
+    `data.prior=labelled` and otherwise the same where the file has it (alignment, too, follows
+    `data.prior`), else the same models decided with the labelled draw's prior (a seed whose
+    estimate was kept out counts as no change)."""
     groups: dict[tuple, dict[int, dict]] = {}
     for row in rows:
         groups.setdefault((row["recipe"], *row["overrides"]), {})[row["seed"]] = row
