@@ -22,6 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=("${@:-0 1 2 3 4}")
 SEEDS=(${SEEDS[@]})
+BODIES=" ${BODIES:-minilm mpnet} "
 R=benchmarks/results/real_pools.jsonl
 O=benchmarks/out/real_pools
 declare -A CLASSES=([rotten_tomatoes]=2 [rotten_tomatoes_80_20]=2 [rotten_tomatoes_90_10]=2
@@ -37,7 +38,7 @@ for D in "${DATASETS[@]}"; do
   for D_NAME in ${DRAWS:-per_class random}; do
     DRAW=${DRAW_OVERRIDES[$D_NAME]}
     NAME=$(echo "$DRAW" | tr ' =.' '__-')
-    if [[ " ${BODIES:-minilm mpnet} " == *" mpnet "* ]]; then
+    if [[ "$BODIES" == *" mpnet "* ]]; then
       for PRIOR in estimated labelled; do
         python benchmarks/accuracy.py recipes/text/mpnet_head.yaml --seeds "${SEEDS[@]}" \
             --grid "data.dataset=$D" $DRAW data.prior=$PRIOR --results "$R" --out "$O"
@@ -47,7 +48,7 @@ for D in "${DATASETS[@]}"; do
             --grid "data.dataset=$D" $DRAW data.prior=$PRIOR --extra "algorithm.teacher=$HEAD" --results "$R" --out "$O"
       done
     fi
-    [[ " ${BODIES:-minilm mpnet} " == *" minilm "* ]] || continue
+    [[ "$BODIES" == *" minilm "* ]] || continue
     for S in "${SEEDS[@]}"; do
       STAGE="pretrained/real_pools/$D-$NAME-seed$S"
       [ -f "$STAGE/model/config.json" ] || textssl pretrain recipes/pretrain/setfit_pairs.yaml data.dataset="$D" \

@@ -145,8 +145,8 @@ class Run:
                                held_out_labels=dev_labels, observed=data.random_counts,
                                known_prior=data.pool_prior, seed=config.train.seed)
         # The shares rule moves what the model predicts; the Bayes rule, the prior it was trained under.
-        now, which = ((predicted_shares(pool_logits), "the shares the model predicts on the pool") if config.data.prior_decision == "shares"
-                      else (labelled_prior, "the labelled prior"))
+        now, which = ((predicted_shares(pool_logits), "the shares the model predicts on the pool")
+                      if config.data.prior_decision == "shares" else (labelled_prior, "the labelled prior"))
         if not shift.departs_from(now):
             kept = (f"kept the model's decision: the pool's prior estimate {np.round(shift.pool_prior, 3).tolist()} "
                     f"and {which}, {np.round(now, 3).tolist()},")
