@@ -48,6 +48,14 @@ def test_unknown_override_and_wrong_type_are_errors():
         load_config(None, ["max_steps=3"])
 
 
+def test_the_decision_rule_and_its_tolerance_are_checked():
+    assert load_config(None, ["data.prior_decision=bounded"]).data.share_tolerance == 0.03
+    with pytest.raises(TextsslError, match=r"data\.prior_decision must be one of bayes, bounded, shares"):
+        load_config(None, ["data.prior_decision=nearest"])
+    with pytest.raises(TextsslError, match=r"data\.share_tolerance is a share"):
+        load_config(None, ["data.share_tolerance=5"])
+
+
 def test_algorithm_options_are_checked_against_the_named_algorithm():
     with pytest.raises(TextsslError, match="unknown algorithm 'nope'.*supervised"):
         load_config(None, ["algorithm.name=nope"])

@@ -72,6 +72,26 @@ def test_the_shift_moves_the_decision_to_the_pool_prior(estimator):
     assert np.abs(shares["shares"] - true).max() < 0.04
 
 
+def test_the_bounded_rule_gains_accuracy_over_shares_within_its_tolerance():
+    uniform, true = np.full(4, 0.25), np.array([0.55, 0.25, 0.15, 0.05])
+    held_out, held_out_labels = sample(uniform.tolist(), 2_000, seed=4)
+    pool, _ = sample(true.tolist(), 10_000, seed=5)
+    test, test_labels = sample(true.tolist(), 10_000, seed=6)
+    accuracy, shares = {}, {}
+    for decision, tolerance in (("shares", 0.0), ("bounded", 0.05), ("bayes", 0.0)):
+        shift = estimate_shift(bayes_logits(pool, uniform), uniform, decision=decision, tolerance=tolerance,
+                               held_out_logits=bayes_logits(held_out, uniform), held_out_labels=held_out_labels,
+                               bootstrap=0)
+        pool_shares = np.bincount(shift.adjust(bayes_logits(pool, uniform)).argmax(-1), minlength=4) / len(pool)
+        adjusted = shift.adjust(bayes_logits(test, uniform)).argmax(-1)
+        accuracy[decision], shares[decision] = (adjusted == test_labels).mean(), pool_shares
+        assert shift.tolerance == tolerance
+    assert np.abs(shares["bounded"] - np.array(shift.pool_prior)).max() <= 0.05
+    assert np.abs(shares["bayes"] - np.array(shift.pool_prior)).max() > 0.08
+    assert accuracy["bounded"] > accuracy["shares"] + 0.005
+    assert accuracy["bounded"] > accuracy["bayes"] - 0.005
+
+
 def test_a_known_prior_is_taken_as_it_is():
     uniform = np.full(4, 0.25)
     points, _ = sample(uniform.tolist(), 500, seed=7)

@@ -41,6 +41,7 @@ def test_dry_run_writes_the_model_recipe_metrics_and_a_card_and_the_folder_loads
     assert test_result.metric_value == round(metrics["test"]["accuracy"], 4)
     assert f'pipeline("text-classification", model="{REPO}")' in card.text
     assert (folder / "prior.json").is_file() and "- Decision rule: moved from the labelled draw's" in card.text
+    assert "the `bounded` rule, each class's predicted share within 3 points of the pool's" in card.text
     texts = ["a warm and funny film", "dull, long and badly acted"]
     assert probabilities(load_classifier(folder), texts, progress=False) == pytest.approx(
         probabilities(load_classifier(run), texts, progress=False))

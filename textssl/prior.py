@@ -11,8 +11,10 @@ says what was folded in.
     EM            pi <- mean_i normalise(q_i * pi / pi_ref)                 (Saerens et al. 2002)
     BBSE          pi = pi_ref * C^-1 mu, C_ij = E_ref[q_i | y = j] pi_ref_j  (Lipton et al. 2018, soft)
     pooling       pi <- the model's pi and the shares of labels drawn at random, by inverse variance
-    decision      shares: z' = z / T + b + d, d such that argmax z' gives each class its share pi of the pool
-                  bayes:  z' = z / T + b + log pi - log pi_ref
+    decision      shares:  z' = z / T + b + d, d such that argmax z' gives each class its share pi of the pool
+                  bayes:   z' = z / T + b + log pi - log pi_ref
+                  bounded: z' = z / T + b + d + w (log pi - log pi_ref - d), the largest w in [0, 1] whose
+                           argmax shares of the pool stay within a tolerance of pi
 
 q are the calibrated posteriors, under the prior pi_ref of the set they were calibrated on
 (the dev labels; without them the raw posteriors, under the labelled draw's prior).
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -127,6 +129,22 @@ def bbse_prior(reference_posteriors: np.ndarray, reference_labels: np.ndarray, p
     return normalise(np.clip(weights, 0, None) * reference_prior)
 
 
+def decision_offset(logits: np.ndarray, prior: np.ndarray, reference: np.ndarray, decision: str,
+                    tolerance: float = 0.0) -> np.ndarray:
+    """The offset a decision rule adds to the calibrated `logits` of the pool, whose posteriors are
+    under `reference`, for the pool's `prior` (the rules: the module's docstring)."""
+    bayes = np.log(prior) - np.log(reference)
+    if decision == "bayes":
+        return bayes
+    shares = matching_offset(logits, prior)
+    if decision == "bounded":  # expected accuracy rises toward the Bayes rule: the nearest one within bounds
+        for weight in np.linspace(1, 0, 101):
+            offset = shares + weight * (bayes - shares)
+            if np.abs(predicted_shares(logits + offset) - prior).max() <= tolerance:
+                return offset
+    return shares
+
+
 def matching_offset(logits: np.ndarray, prior: np.ndarray, iterations: int = 100) -> np.ndarray:
     """Offsets d such that argmax(logits + d) gives each class its share of `prior` (the closest
     found: hard shares move in steps). Each class's offset in turn is set exactly, from the
@@ -162,7 +180,10 @@ class PriorShift:
     decision: str = "shares"
     """bayes: the posteriors re-weighted to the pool's prior (the most accurate rule when they are
     calibrated) | shares: the offsets that give each class its share of the pool's predictions
-    (where classes overlap, the Bayes rule gives the larger class more than its share)."""
+    (where classes overlap, the Bayes rule gives the larger class more than its share) | bounded:
+    the nearest to bayes whose predicted shares on the pool stay within `tolerance` of the prior."""
+    tolerance: float = 0.0
+    """bounded: how far a class's predicted share on the pool may fall from its share of the prior."""
     observed: int = 0
     """Labels drawn at random (all of dev, a random labelled draw) pooled into the estimate."""
     spread: float = 0.0
@@ -228,11 +249,40 @@ class Fit(NamedTuple):
     bias: np.ndarray
 
 
-def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, estimator: str = "em",
-                   decision: str = "shares", held_out_logits: np.ndarray | None = None,
-                   held_out_labels: np.ndarray | None = None, observed: np.ndarray | None = None,
-                   known_prior: np.ndarray | None = None, bootstrap: int = 20, seed: int = 0) -> PriorShift:
-    """The pool's prior from the model's logits on the pool, and the shift to it.
+@dataclass
+class PriorEstimate:
+    """The pool's prior as `estimate_prior` found it, before a decision rule is chosen."""
+
+    prior: np.ndarray
+    reference: np.ndarray
+    """The prior of the calibration set, which the calibrated posteriors are under."""
+    temperature: float
+    bias: np.ndarray
+    estimator: str
+    observed: int
+    spread: float
+
+    def shift(self, pool_logits: np.ndarray, decision: str = "shares", tolerance: float = 0.0) -> PriorShift:
+        """The shift that makes the model decide with this prior by `decision`'s rule."""
+        calibrated = pool_logits / self.temperature + self.bias
+        offset = self.bias + decision_offset(calibrated, self.prior, self.reference, decision, tolerance)
+        return PriorShift(pool_prior=self.prior.tolist(), reference_prior=self.reference.tolist(),
+                          offset=offset.tolist(), temperature=self.temperature, estimator=self.estimator,
+                          decision=decision, tolerance=tolerance if decision == "bounded" else 0.0,
+                          observed=self.observed, spread=self.spread)
+
+
+def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, decision: str = "shares",
+                   tolerance: float = 0.0, **estimation: Any) -> PriorShift:
+    """`estimate_prior`, and the shift to the estimate by `decision`'s rule."""
+    return estimate_prior(pool_logits, reference_prior, **estimation).shift(pool_logits, decision, tolerance)
+
+
+def estimate_prior(pool_logits: np.ndarray, reference_prior: np.ndarray, *, estimator: str = "em",
+                   held_out_logits: np.ndarray | None = None, held_out_labels: np.ndarray | None = None,
+                   observed: np.ndarray | None = None, known_prior: np.ndarray | None = None,
+                   bootstrap: int = 20, seed: int = 0) -> PriorEstimate:
+    """The pool's prior from the model's logits on the pool.
 
     With held-out labels the logits are calibrated on them first, and the posteriors are then
     under the held-out set's prior; without, the raw posteriors are read as under
@@ -283,8 +333,5 @@ def estimate_shift(pool_logits: np.ndarray, reference_prior: np.ndarray, *, esti
             spread = np.sqrt(np.maximum(spread ** 2, em_variance(posteriors, reference, prior)))
         if counts.sum():
             prior, spread = pooled(prior, spread, counts)
-    offset = bias + (np.log(prior) - np.log(reference) if decision == "bayes"
-                     else matching_offset(pool_logits / temperature + bias, prior))
-    return PriorShift(pool_prior=prior.tolist(), reference_prior=reference.tolist(), offset=offset.tolist(),
-                      temperature=temperature, estimator="given" if known_prior is not None else estimator,
-                      decision=decision, observed=int(counts.sum()), spread=float(spread.max()))
+    return PriorEstimate(prior, reference, temperature, bias, "given" if known_prior is not None else estimator,
+                         int(counts.sum()), float(spread.max()))

@@ -40,6 +40,14 @@ def source(prior: dict) -> str:
     return f"estimated by {prior['estimator'].upper()} from the model's predictions{pooled}"
 
 
+def rule(prior: dict) -> str:
+    """The card's decision rule, in words."""
+    decision = prior.get("decision", "shares")  # a run from before the rules were recorded used `shares`
+    within = (f", each class's predicted share within {100 * prior['tolerance']:g} points of the pool's"
+              if decision == "bounded" else "")
+    return f"the `{decision}` rule{within}"
+
+
 def model_card(repo_id: str, config: dict, metrics: dict, kind: type[Classifier], labels: list[str],
                figure: str | None) -> ModelCard:
     data, algorithm, train = config["data"], config["algorithm"]["name"], config["train"]
@@ -64,7 +72,7 @@ def model_card(repo_id: str, config: dict, metrics: dict, kind: type[Classifier]
     prior = metrics.get("prior")
     decision = (f"- Decision rule: moved from the labelled draw's class shares to the unlabelled pool's, "
                 f"{', '.join(f'{name} {share:.3f}' for name, share in zip(labels, prior['pool_prior']))} "
-                f"({source(prior)}; "
+                f"({source(prior)}; {rule(prior)}; "
                 f"folded into the output layer, so every loader applies it; `prior.json`)\n" if prior else "")
     taught_by = config["algorithm"].get("teacher")
     teacher = f"; taught by the model of `{taught_by}` over the unlabelled examples" if taught_by else ""

@@ -141,12 +141,12 @@ class Run:
         dev_logits, dev_labels = outputs(model, self.dev_loader, accelerator)
         labelled_prior = np.bincount(data.labelled["label"], minlength=self.task.num_classes) / len(data.labelled)
         shift = estimate_shift(pool_logits, labelled_prior, estimator=config.data.prior_estimator,
-                               decision=config.data.prior_decision, held_out_logits=dev_logits,
-                               held_out_labels=dev_labels, observed=data.random_counts,
+                               decision=config.data.prior_decision, tolerance=config.data.share_tolerance,
+                               held_out_logits=dev_logits, held_out_labels=dev_labels, observed=data.random_counts,
                                known_prior=data.pool_prior, seed=config.train.seed)
-        # The shares rule moves what the model predicts; the Bayes rule, the prior it was trained under.
+        # The shares rules move what the model predicts; the Bayes rule, the prior it was trained under.
         now, which = ((predicted_shares(pool_logits), "the shares the model predicts on the pool")
-                      if config.data.prior_decision == "shares" else (labelled_prior, "the labelled prior"))
+                      if config.data.prior_decision != "bayes" else (labelled_prior, "the labelled prior"))
         if not shift.departs_from(now):
             kept = (f"kept the model's decision: the pool's prior estimate {np.round(shift.pool_prior, 3).tolist()} "
                     f"and {which}, {np.round(now, 3).tolist()},")
