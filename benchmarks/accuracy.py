@@ -193,16 +193,18 @@ def run_one(recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path, 
 
 def protocol(data: dict, metrics: dict) -> dict:
     """How a run drew its labels and decided, beside the pool's true class shares (label order):
-    `draw` per_class | random, `prior` labelled | estimated (the decision rule's), `selection`
-    dev_all | dev_N (how the step of `test_accuracy` was chosen; the `_final` figures are the
-    final step's), each class's share of the test predictions, and, when the decision moved to
-    the pool's prior, the same run's test metrics with the labelled prior."""
+    `draw` per_class | random, `prior` labelled | estimated (the decision rule's), `decision` the
+    rule that moves it (`data.prior_decision`; rows without the field were measured under
+    `shares`), `selection` dev_all | dev_N (how the step of `test_accuracy` was chosen; the
+    `_final` figures are the final step's), each class's share of the test predictions, and, when
+    the decision moved to the pool's prior, the same run's test metrics with the labelled prior."""
     train = load_splits(DataConfig(**data))["train"]
     counts = np.bincount(np.asarray(train["label"]), minlength=train.features["label"].num_classes)
     return {"pool_prior": [round(float(share), 4) for share in counts / counts.sum()],
             "draw": "per_class" if data["labels_per_class"] is not None else "random",
             "num_labels": metrics["num_labelled"],
             "prior": "estimated" if metrics.get("prior") else "labelled",
+            "decision": data.get("prior_decision", "shares"),
             "selection": f"dev_{data['dev_per_class']}" if data.get("dev_per_class") else "dev_all",
             "predicted_share": metrics["test"]["predicted_share"],
             "predicted_share_final": metrics["test_final"]["predicted_share"],
