@@ -41,7 +41,8 @@ TITLE = ("Each decision rule forced on the models of finished runs, with the poo
 
 
 def decided(seen: dict[str, np.ndarray]) -> tuple[bool, dict[str, np.ndarray]]:
-    """Whether the guard moves the default (`bounded`, as `shares`) decision, and the test predictions under each rule."""
+    """Whether the guard moves the default decision (`bounded`'s guard is `shares`'s), and the test
+    predictions under each rule."""
     estimate = estimate_prior(seen["pool"], seen["labelled"] / seen["labelled"].sum(), held_out_logits=seen["dev"],
                               held_out_labels=seen["dev_labels"], observed=seen["random_counts"])
     shifts = {rule: estimate.shift(seen["pool"], rule, DataConfig.share_tolerance) for rule in RULES[1:]}
