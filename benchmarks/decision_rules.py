@@ -61,23 +61,28 @@ def cached_logits(folder: Path, scratch: Path) -> tuple[str, dict[str, np.ndarra
     return pickle.loads(cache.read_bytes())
 
 
-def summary(rows: list[tuple[str, str, float, dict[str, np.ndarray], np.ndarray]]) -> list[str]:
+def scores(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float, float, float]:
+    """Test accuracy, macro-F1, the first class's predicted share, and the farthest a class's predicted
+    share fell from its true share."""
+    classes = truth.max() + 1
+    off = np.abs(np.bincount(predicted, minlength=classes) - np.bincount(truth, minlength=classes)).max() / len(truth)
+    return (predicted == truth).mean(), f1_score(truth, predicted, average="macro"), (predicted == 0).mean(), off
+
+
+def summary(rows: list[tuple[str, str, float, dict[str, tuple[float, float, float, float]]]]) -> list[str]:
     """Per run (its seeds together) and draw, each rule's mean accuracy, the seeds at or above the majority
     rate, the mean macro-F1, and the farthest a class's predicted share fell from its true share on test."""
     groups: dict[tuple[str, str], list] = {}
-    for name, draw, majority, predictions, truth in rows:
-        groups.setdefault((re.sub(r"_seed-\d+", "", name), draw), []).append((majority, predictions, truth))
+    for name, draw, majority, scored in rows:
+        groups.setdefault((re.sub(r"_seed-\d+", "", name), draw), []).append((majority, scored))
     lines = ["| run | draw | seeds | majority rate | " + " | ".join(
         f"{rule}: accuracy (at majority) / macro-F1 / shares off" for rule in RULES) + " |",
         "|---|---|---|---|" + "---|" * len(RULES)]
     for (name, draw), members in groups.items():
         cells = []
         for rule in RULES:
-            scored = [((predictions[rule] == truth).mean(), f1_score(truth, predictions[rule], average="macro"),
-                       np.abs(np.bincount(predictions[rule], minlength=truth.max() + 1) / len(truth)
-                              - np.bincount(truth) / len(truth)).max(), majority)
-                      for majority, predictions, truth in members]
-            accuracy, macro_f1, off, majority = np.array(scored).T
+            accuracy, macro_f1, _, off = np.array([scored[rule] for _, scored in members]).T
+            majority = np.array([majority for majority, _ in members])
             cells.append(f"{accuracy.mean():.3f} ({(accuracy >= majority).sum()}) / {macro_f1.mean():.3f} / "
                          f"{off.max():.3f}")
         lines.append(f"| {name} | {draw} | {len(members)} | {members[0][0]:.3f} | {' | '.join(cells)} |")
@@ -100,11 +105,11 @@ def main() -> None:
         name, seen = cached_logits(folder, args.scratch)
         truth = seen["test_labels"]
         moves, predictions = decided(seen)
-        cells = [f"{(predicted == truth).mean():.3f} / {f1_score(truth, predicted, average='macro'):.3f} / "
-                 f"{(predicted == 0).mean():.2f}" for predicted in predictions.values()]
+        scored = {rule: scores(predicted, truth) for rule, predicted in predictions.items()}
+        cells = [f"{accuracy:.3f} / {macro_f1:.3f} / {first:.2f}" for accuracy, macro_f1, first, _ in scored.values()]
         majority = np.bincount(truth).max() / len(truth)
         draw = "random" if seen["labels_at_random"] else "per_class"
-        runs.append((name, draw, majority, predictions, truth))
+        runs.append((name, draw, majority, scored))
         lines.append(f"| {name} | {draw} | {majority:.3f} | {'yes' if moves else 'no'} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
     args.out.write_text("\n".join([TITLE, "", "Per run, over its seeds:", "", *summary(runs), "", "Per model:", "",
