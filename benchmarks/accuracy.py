@@ -52,6 +52,12 @@ def run_key(recipe: str, seed: int, overrides: tuple[str, ...]) -> str:
     return " ".join([Path(recipe).stem, f"seed={seed}", *overrides])
 
 
+def taught_by(teacher_recipe: str, seed: int, overrides: tuple[str, ...], out_root: Path) -> str:
+    """The override that makes a run's teacher the run of `teacher_recipe` with the same seed and
+    overrides (e.g. a noisy student taught by the head of its seed and prior)."""
+    return f"algorithm.teacher={out_root / run_folder_name(run_key(teacher_recipe, seed, overrides), seed)}"
+
+
 def code_version() -> str:
     """The commit of the code under test, with `-dirty` for uncommitted changes ("" outside git)."""
     found = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).parent,
@@ -428,6 +434,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"), help="run folders")
     parser.add_argument("--extra", nargs="*", default=[],
                         help="overrides applied to every run, not part of its key ({seed}: the run's seed)")
+    parser.add_argument("--teacher", metavar="RECIPE",
+                        help="each run is taught by RECIPE's run of the same seed and grid in --out "
+                             "(algorithm.teacher; not part of the key)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     parser.add_argument("--dev-per-class", type=int, default=None,
                         help="choose the best step on N dev examples per class (data.dev_per_class; part of the key)")
@@ -445,7 +454,8 @@ def main() -> None:
 
     def run_and_record(recipe: str, seed: int, overrides: tuple[str, ...]) -> None:
         print(f"run: {run_key(recipe, seed, overrides)}", flush=True)
-        row = run_one(recipe, seed, overrides, args.out, args.extra, threads, args.speed_texts)
+        extra = [*args.extra, *([taught_by(args.teacher, seed, overrides, args.out)] if args.teacher else [])]
+        row = run_one(recipe, seed, overrides, args.out, extra, threads, args.speed_texts)
         with lock:
             with args.results.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")

@@ -42,10 +42,9 @@ for D in "${DATASETS[@]}"; do
       for PRIOR in estimated labelled; do
         python benchmarks/accuracy.py recipes/text/mpnet_head.yaml --seeds "${SEEDS[@]}" \
             --grid "data.dataset=$D" $DRAW data.prior=$PRIOR --results "$R" --out "$O"
-        # the head's run folder, named as accuracy.py's run_folder_name names it ({seed} filled in there)
-        HEAD="$O/$(echo "mpnet_head seed={seed} data.dataset=$D $DRAW data.prior=$PRIOR" | sed 's/ /_/g; s/=/-/g; s#/#+#g')"
         python benchmarks/accuracy.py recipes/text/mpnet_noisy_student.yaml --seeds "${SEEDS[@]}" \
-            --grid "data.dataset=$D" $DRAW data.prior=$PRIOR --extra "algorithm.teacher=$HEAD" --results "$R" --out "$O"
+            --grid "data.dataset=$D" $DRAW data.prior=$PRIOR --teacher recipes/text/mpnet_head.yaml \
+            --results "$R" --out "$O"
       done
     fi
     [[ "$BODIES" == *" minilm "* ]] || continue

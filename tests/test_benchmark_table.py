@@ -103,6 +103,14 @@ def test_a_seed_placeholder_becomes_the_runs_seed():
     assert accuracy.run_folder_name(key, 1) == "pseudo_label_seed-1_model.name-pretrained+pairs-seed1+model"
 
 
+def test_a_taught_run_names_the_folder_of_its_teachers_run_of_the_same_seed_and_grid(tmp_path):
+    overrides = ("data.dataset=rotten_tomatoes_80_20", "model.name=pretrained/pairs-seed{seed}/model")
+    override = accuracy.taught_by("recipes/text/mpnet_head.yaml", 3, overrides, tmp_path)
+    teacher_folder = tmp_path / accuracy.run_folder_name(accuracy.run_key("mpnet_head.yaml", 3, overrides), 3)
+    assert override == f"algorithm.teacher={teacher_folder}"
+    assert teacher_folder.name.endswith("pairs-seed3+model")
+
+
 def test_a_long_run_name_is_cut_to_a_name_the_file_system_takes_and_stays_apart_from_its_neighbours():
     long = "setfit_pseudo_label seed={seed} model.name=pretrained/" + "x" * 200 + "/model data.prior="
     names = {accuracy.run_folder_name(long + prior, 0) for prior in ("estimated", "labelled")}
