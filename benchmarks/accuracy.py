@@ -32,6 +32,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -293,9 +294,9 @@ def table(rows: list[dict], baseline: str = "supervised") -> str:
 
 
 def protocol_table(rows: list[dict]) -> str:
-    """Per run recording its protocol: how its labels were drawn, which prior it decided with,
-    how its step was chosen, and each class's mean share of its test predictions beside the
-    pool's true shares (label order)."""
+    """Per run recording its protocol: how its labels were drawn, which prior it decided with
+    (with its count of seeds where the guard made them differ), how its step was chosen, and each
+    class's mean share of its test predictions beside the pool's true shares (label order)."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         if "pool_prior" in row:
@@ -304,12 +305,16 @@ def protocol_table(rows: list[dict]) -> str:
     def shares(members: list[dict], field: str) -> str:
         return " / ".join(f"{share:.2f}" for share in np.mean([m[field] for m in members], axis=0))
 
+    def priors(members: list[dict]) -> str:
+        counts = Counter(m["prior"] for m in members)
+        return next(iter(counts)) if len(counts) == 1 else ", ".join(f"{prior} ({n})" for prior, n in sorted(counts.items()))
+
     lines = ["| run | seeds | draw | prior | selection | pool's shares | predicted, selected step | predicted, final step |",
              "|---|---|---|---|---|---|---|---|"]
     for (recipe, *overrides), members in groups.items():
         first = members[0]
         lines.append(f"| {' '.join([recipe, *overrides])} | {','.join(str(m['seed']) for m in members)} "
-                     f"| {first['draw']} | {first['prior']} | {first['selection']} "
+                     f"| {first['draw']} | {priors(members)} | {first['selection']} "
                      f"| {' / '.join(f'{share:.2f}' for share in first['pool_prior'])} "
                      f"| {shares(members, 'predicted_share')} | {shares(members, 'predicted_share_final')} |")
     return "\n".join(lines)

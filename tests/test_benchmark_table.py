@@ -146,16 +146,22 @@ def test_the_report_adds_the_table_against_setfit_once_a_setfit_row_is_there():
 
 
 def test_rows_with_a_protocol_get_its_table_with_the_mean_predicted_shares():
-    def protocol_row(seed: int, shares: list[float]) -> dict:
-        return {**result("pseudo_label", seed, 0.8), "pool_prior": [0.2, 0.8], "draw": "per_class", "prior": "estimated",
-                "selection": "dev_10", "predicted_share": shares, "predicted_share_final": [0.5, 0.5]}
+    def protocol_row(seed: int, shares: list[float], prior: str = "estimated", *overrides: str) -> dict:
+        return {**result("pseudo_label", seed, 0.8, *overrides), "pool_prior": [0.2, 0.8], "draw": "per_class",
+                "prior": prior, "selection": "dev_10", "predicted_share": shares, "predicted_share_final": [0.5, 0.5]}
 
-    text = accuracy.report([result("supervised", 0, 0.7), protocol_row(0, [0.1, 0.9]), protocol_row(1, [0.3, 0.7])])
+    guarded = ("data.dataset=rotten_tomatoes_80_20",)  # where the guard kept seed 2's own decision
+    text = accuracy.report([result("supervised", 0, 0.7), protocol_row(0, [0.1, 0.9]), protocol_row(1, [0.3, 0.7]),
+                            protocol_row(0, [0.2, 0.8], "estimated", *guarded),
+                            protocol_row(1, [0.2, 0.8], "estimated", *guarded),
+                            protocol_row(2, [0.2, 0.8], "labelled", *guarded)])
     protocol = text.split("\n\n")[-1].splitlines()
     assert protocol[0].startswith("| run | seeds | draw | prior | selection | pool's shares")
     assert protocol[2] == ("| pseudo_label data.labels_per_class=10 | 0,1 | per_class | estimated | dev_10 | 0.20 / 0.80 | 0.20 / 0.80 "
                            "| 0.50 / 0.50 |")
-    assert len(protocol) == 3  # the row without a protocol has none
+    assert protocol[3].startswith("| pseudo_label data.labels_per_class=10 data.dataset=rotten_tomatoes_80_20 | 0,1,2 | per_class "
+                                  "| estimated (2), labelled (1) | dev_10 |")
+    assert len(protocol) == 4  # the row without a protocol has none
 
 
 def test_runs_that_estimate_the_pool_prior_get_the_gain_over_the_labelled_prior_paired_by_seed():
