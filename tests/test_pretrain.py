@@ -8,11 +8,11 @@ import torch
 from datasets import DatasetDict
 from safetensors.torch import load_file
 
-from textssl.config import DataConfig
+from textssl.config import DataConfig, PretrainConfig
 from textssl.data import load_splits, prepare_data
 from textssl.errors import TextsslError
 from textssl.inference import load_classifier, probabilities
-from textssl.pretrain import info_nce, pretrain, pretraining_rows
+from textssl.pretrain import info_nce, pretrain, pretraining_rows, warn_unless_one_pass
 from textssl.recipe import load_pretrain_config
 from textssl.run import run as train
 
@@ -99,6 +99,15 @@ def test_labelled_pairs_pair_the_runs_labelled_draw_within_and_across_classes(pr
         assert (labelled[text] == labelled[partner]) == (similarity == 1.0)
     with pytest.raises(TextsslError, match="labelled draw"):
         pretraining_rows(pretrain_config("pretrain.objective=labelled_pairs", "data.labels_per_class=null"))
+
+
+def test_setfits_stage_warns_when_its_steps_are_not_about_one_pass_over_the_pairs(caplog):
+    recipe = PretrainConfig(objective="labelled_pairs", max_steps=50, batch_size=16)  # one pass at 10 labels per class
+    with caplog.at_level("WARNING", logger="textssl.pretrain"):
+        warn_unless_one_pass(800, recipe)
+        assert not caplog.records
+        warn_unless_one_pass(4000, recipe)  # 50 per class
+    assert "0.2 passes over the 4000 labelled pairs" in caplog.text and "pretrain.max_steps=250" in caplog.text
 
 
 def test_a_teacher_adds_its_most_confident_pool_labels_to_the_pairs(pretrain_config, teacher):

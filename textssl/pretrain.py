@@ -24,6 +24,8 @@ pure function of the step and checkpoints are atomic, so a killed run resumes ex
 from __future__ import annotations
 
 import json
+import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from transformers import AutoModel, AutoModelForMaskedLM, DataCollatorForLanguag
 
 from textssl.atomic import written_whole
 from textssl.batch import StepOutput, to_device
-from textssl.config import DataConfig, PretrainRunConfig
+from textssl.config import DataConfig, PretrainConfig, PretrainRunConfig
 from textssl.data import BatchStream, load_splits, sample_labelled
 from textssl.data.view_cache import SOURCE_COLUMN, with_augmented_views
 from textssl.engine.callbacks import LogMetrics, SaveCheckpoint
@@ -45,6 +47,8 @@ from textssl.errors import TextsslError
 from textssl.inference import cached_probabilities
 from textssl.models.features import mean_pooled
 from textssl.models.hf import load_pretrained
+
+log = logging.getLogger(__name__)
 
 Objective = Callable[[torch.nn.Module, dict[str, list]], torch.Tensor]
 
@@ -115,6 +119,15 @@ def pretraining_rows(config: PretrainRunConfig) -> Dataset:
     return splits["train"].remove_columns("label")
 
 
+def warn_unless_one_pass(pairs: int, settings: PretrainConfig) -> None:
+    """SetFit's stage takes one pass over its pairs, whose number grows with the labels: a
+    `max_steps` set for one draw size is a fraction of a pass, or several, for another."""
+    passes = settings.max_steps * settings.batch_size / pairs
+    if not 0.5 <= passes <= 2:
+        log.warning("pretrain.max_steps=%d takes %.1f passes over the %d labelled pairs; SetFit's stage takes one: "
+                    "pretrain.max_steps=%d", settings.max_steps, passes, pairs, math.ceil(pairs / settings.batch_size))
+
+
 def objective(config: PretrainRunConfig, tokenizer, device: torch.device) -> Objective:
     """The loss of the model on a batch of rows under `pretrain.objective`."""
     settings, max_length = config.pretrain, config.data.max_length
@@ -164,6 +177,8 @@ def pretrain(config: PretrainRunConfig) -> Path:
     set_seed(settings.seed)
     with accelerator.main_process_first():
         rows = pretraining_rows(config)
+    if settings.objective == "labelled_pairs":
+        warn_unless_one_pass(len(rows), settings)
     tokenizer, model = load_pretrained(config.model.name, AutoModelForMaskedLM if settings.objective == "mlm"
                                        else AutoModel, trust_remote_code=config.model.trust_remote_code)
     task = PretrainingTask(rows, objective(config, tokenizer, accelerator.device), settings.batch_size, settings.seed,
