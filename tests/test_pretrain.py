@@ -108,6 +108,10 @@ def test_setfits_stage_warns_when_its_steps_are_not_about_one_pass_over_the_pair
         assert not caplog.records
         warn_unless_one_pass(4000, recipe)  # 50 per class
     assert "0.2 passes over the 4000 labelled pairs" in caplog.text and "pretrain.max_steps=250" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="textssl.pretrain"):
+        warn_unless_one_pass(800, recipe, processes=4)  # each process takes a batch a step: 4 passes
+    assert "4.0 passes over the 800 labelled pairs" in caplog.text and "pretrain.max_steps=13" in caplog.text
 
 
 def test_a_teacher_adds_its_most_confident_pool_labels_to_the_pairs(pretrain_config, teacher):

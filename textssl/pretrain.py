@@ -119,13 +119,15 @@ def pretraining_rows(config: PretrainRunConfig) -> Dataset:
     return splits["train"].remove_columns("label")
 
 
-def warn_unless_one_pass(pairs: int, settings: PretrainConfig) -> None:
+def warn_unless_one_pass(pairs: int, settings: PretrainConfig, processes: int = 1) -> None:
     """SetFit's stage takes one pass over its pairs, whose number grows with the labels: a
-    `max_steps` set for one draw size is a fraction of a pass, or several, for another."""
-    passes = settings.max_steps * settings.batch_size / pairs
+    `max_steps` set for one draw size is a fraction of a pass, or several, for another. Each
+    process takes `batch_size` pairs a step."""
+    per_step = settings.batch_size * processes
+    passes = settings.max_steps * per_step / pairs
     if not 0.5 <= passes <= 2:
         log.warning("pretrain.max_steps=%d takes %.1f passes over the %d labelled pairs; SetFit's stage takes one: "
-                    "pretrain.max_steps=%d", settings.max_steps, passes, pairs, math.ceil(pairs / settings.batch_size))
+                    "pretrain.max_steps=%d", settings.max_steps, passes, pairs, math.ceil(pairs / per_step))
 
 
 def objective(config: PretrainRunConfig, tokenizer, device: torch.device) -> Objective:
@@ -177,8 +179,8 @@ def pretrain(config: PretrainRunConfig) -> Path:
     set_seed(settings.seed)
     with accelerator.main_process_first():
         rows = pretraining_rows(config)
-    if settings.objective == "labelled_pairs":
-        warn_unless_one_pass(len(rows), settings)
+    if settings.objective == "labelled_pairs" and accelerator.is_main_process:
+        warn_unless_one_pass(len(rows), settings, accelerator.num_processes)
     tokenizer, model = load_pretrained(config.model.name, AutoModelForMaskedLM if settings.objective == "mlm"
                                        else AutoModel, trust_remote_code=config.model.trust_remote_code)
     task = PretrainingTask(rows, objective(config, tokenizer, accelerator.device), settings.batch_size, settings.seed,
